@@ -1,0 +1,452 @@
+"""The vfio-user server: one listening unix socket, one client at a time, one device.
+
+Messages are handled strictly in arrival order (QEMU relies on it to post MMIO writes).
+A message that cannot be understood gets an error reply (or, with NO_REPLY, a log line);
+a byte stream that can no longer be framed closes that connection. Either way the device
+keeps its state and the server waits for the next client.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import selectors
+import socket
+import stat
+import threading
+
+from . import protocol as P
+from .device import Device, DeviceHost
+from .dma import DmaError, DmaMapError, DmaSpace
+from .irq import Interrupts, IrqError
+from .pci import CONFIG_SIZE, COMMAND_INTX_DISABLE, PciConfigSpace, config_register_name
+from .transport import Connection, Message, PeerClosed, ProtocolError
+
+log = logging.getLogger("vdev.server")
+
+MAX_DATA_XFER = 1 << 20
+MAX_MSG_FDS = 16
+MAX_WRITE_MULTI = 1024
+
+
+class RequestError(Exception):
+    """Answer the current request with an error reply carrying `errno`."""
+
+    def __init__(self, errno_: int, msg: str):
+        super().__init__(msg)
+        self.errno = errno_
+
+
+def _require(cond: bool, msg: str, errno_: int = errno.EINVAL) -> None:
+    if not cond:
+        raise RequestError(errno_, msg)
+
+
+class Server:
+    def __init__(self, device: Device, socket_path: str):
+        self.device = device
+        self.socket_path = os.path.abspath(socket_path)
+        self.config = PciConfigSpace(device.identity, device.bars)
+        self.interrupts = Interrupts(intx=device.identity.interrupt_pin != 0)
+        self.interrupts.on_intx_status = self.config.set_interrupt_status
+        self.dma = DmaSpace()
+        device.attach(DeviceHost(self.interrupts, self.dma))
+        self.conn: Connection | None = None
+        self.negotiated = False
+        self.write_multiple = False
+        self.client_caps: dict = {}
+        self.connections = 0
+        self._listener: socket.socket | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        self._stopping = False
+        self._handlers = {
+            P.Command.VERSION: self._version,
+            P.Command.DMA_MAP: self._dma_map,
+            P.Command.DMA_UNMAP: self._dma_unmap,
+            P.Command.DEVICE_GET_INFO: self._get_info,
+            P.Command.DEVICE_GET_REGION_INFO: self._get_region_info,
+            P.Command.DEVICE_GET_IRQ_INFO: self._get_irq_info,
+            P.Command.DEVICE_SET_IRQS: self._set_irqs,
+            P.Command.REGION_READ: self._region_read,
+            P.Command.REGION_WRITE: self._region_write,
+            P.Command.REGION_WRITE_MULTI: self._region_write_multi,
+            P.Command.DEVICE_RESET: self._device_reset,
+        }
+        self._fd_commands = {P.Command.DMA_MAP, P.Command.DEVICE_SET_IRQS}
+
+    # -- socket lifecycle ----------------------------------------------------------------
+
+    def listen(self) -> None:
+        """Create the socket. It appears at `socket_path` only once it accepts connections."""
+        path = self.socket_path
+        if os.path.lexists(path):
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise FileExistsError(f"{path} exists and is not a socket")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                log.info("removing stale socket %s", path)
+                os.unlink(path)
+            else:
+                raise FileExistsError(f"another server is listening on {path}")
+            finally:
+                probe.close()
+        tmp = f"{path}.{os.getpid()}.tmp"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(tmp)
+        s.listen(4)
+        os.rename(tmp, path)
+        self._listener = s
+        log.info("listening on %s", path)
+
+    def stop(self) -> None:
+        """Ask `serve_forever` to return (thread- and signal-safe)."""
+        self._stopping = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._drop_client("server shutting down")
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+            try:
+                os.unlink(self.socket_path)
+            except FileNotFoundError:
+                pass
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wake_r = self._wake_w = -1
+
+    def serve_forever(self) -> None:
+        if self._listener is None:
+            self.listen()
+        sel = selectors.DefaultSelector()
+        sel.register(self._listener, selectors.EVENT_READ, "listen")
+        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        resample_fd = None
+        try:
+            while not self._stopping:
+                if self.interrupts.intx_resample_fd != resample_fd:
+                    if resample_fd is not None:
+                        sel.unregister(resample_fd)
+                    resample_fd = self.interrupts.intx_resample_fd
+                    if resample_fd is not None:
+                        sel.register(resample_fd, selectors.EVENT_READ, "resample")
+                for key, _ in sel.select():
+                    if key.data == "listen":
+                        self._accept(sel)
+                    elif key.data == "conn":
+                        if not self._serve_one():
+                            sel.unregister(key.fileobj)
+                    elif key.data == "resample":
+                        self.interrupts.resample()
+                    elif key.data == "wake":
+                        os.read(self._wake_r, 64)
+                    if self.interrupts.intx_resample_fd != resample_fd:
+                        break  # re-register before the next select
+        finally:
+            sel.close()
+
+    def _accept(self, sel) -> None:
+        sock, _ = self._listener.accept()
+        if self.conn is not None:
+            log.warning("refusing a second client: one client at a time is connected")
+            sock.close()
+            return
+        self.conn = Connection(sock, max_fds=MAX_MSG_FDS, max_msg_size=MAX_DATA_XFER + 4096)
+        self.negotiated = False
+        self.write_multiple = False
+        self.connections += 1
+        sel.register(self.conn.sock, selectors.EVENT_READ, "conn")
+        log.info("client connected (connection %d)", self.connections)
+        with self.device.lock:
+            self.device.client_connected()
+
+    def _drop_client(self, why: str) -> None:
+        if self.conn is None:
+            return
+        self.conn.close()
+        self.conn = None
+        self.negotiated = False
+        n = self.dma.unmap_all()
+        self.interrupts.release_all()
+        log.info("client disconnected (%s); dropped %d DMA maps and the IRQ fds, device state kept", why, n)
+        with self.device.lock:
+            self.device.client_disconnected()
+
+    # -- message loop --------------------------------------------------------------------
+
+    def _serve_one(self) -> bool:
+        """Handle one message; False when the connection is gone."""
+        try:
+            msg = self.conn.recv()
+        except PeerClosed as e:
+            self._drop_client(str(e) or "EOF")
+            return False
+        except ProtocolError as e:
+            log.error("closing the connection: %s", e)
+            self._drop_client("protocol error")
+            return False
+        try:
+            self.handle(msg)
+        except PeerClosed as e:
+            self._drop_client(str(e) or "EOF while replying")
+            return False
+        except ProtocolError as e:
+            log.error("closing the connection: %s", e)
+            self._drop_client("protocol error")
+            return False
+        return True
+
+    def handle(self, msg: Message) -> None:
+        conn = self.conn
+        if msg.type != P.TYPE_COMMAND:
+            msg.close_fds()
+            if msg.type == P.TYPE_REPLY:
+                log.warning("ignoring a reply (id %d) to a request never sent", msg.msg_id)
+            else:
+                self._error(msg, errno.EINVAL, f"message type {msg.type} is neither command nor reply")
+            return
+        handler = self._handlers.get(msg.command)
+        try:
+            if msg.fds_truncated:
+                raise RequestError(errno.EINVAL, f"more than {MAX_MSG_FDS} fds attached")
+            if msg.fds and msg.command not in self._fd_commands:
+                raise RequestError(errno.EINVAL, f"{P.command_name(msg.command)} takes no fds")
+            if handler is None:
+                known = msg.command in P.Command._value2member_map_
+                raise RequestError(errno.ENOTSUP if known else errno.ENOSYS,
+                                   f"unsupported command {P.command_name(msg.command)}")
+            if not self.negotiated and msg.command != P.Command.VERSION:
+                raise RequestError(errno.EINVAL, f"{P.command_name(msg.command)} before VERSION")
+            reply = handler(msg)
+        except RequestError as e:
+            msg.close_fds()
+            self._error(msg, e.errno, str(e))
+            return
+        except (DmaMapError, IrqError) as e:
+            msg.close_fds()
+            self._error(msg, e.errno, str(e))
+            return
+        except Exception as e:  # a bug in a device model must not take the server down
+            msg.close_fds()
+            log.exception("internal error handling %s", P.command_name(msg.command))
+            self._error(msg, errno.EIO, f"internal error: {e}")
+            return
+        if not msg.no_reply:
+            payload, fds = reply if isinstance(reply, tuple) else (reply or b"", ())
+            conn.reply(msg, payload, fds)
+
+    def _error(self, msg: Message, errno_: int, why: str) -> None:
+        log.warning("%s (id %d) failed: %s [%s]", P.command_name(msg.command), msg.msg_id, why,
+                    errno.errorcode.get(errno_, errno_))
+        if not msg.no_reply:
+            self.conn.reply_error(msg, errno_)
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _version(self, msg: Message) -> bytes:
+        _require(not self.negotiated, "VERSION already negotiated")
+        p = msg.payload
+        _require(len(p) >= P.VERSION_FIXED_SIZE, "VERSION payload too short")
+        major = int.from_bytes(p[0:2], "little")
+        minor = int.from_bytes(p[2:4], "little")
+        _require(major == P.VERSION_MAJOR, f"unsupported protocol major version {major}", errno.ENOTSUP)
+        caps = {}
+        text = bytes(p[4:])
+        if text:
+            _require(text.endswith(b"\0"), "VERSION JSON is not NUL-terminated")
+            try:
+                doc = json.loads(text[:-1].decode("utf-8")) if len(text) > 1 else {}
+            except (UnicodeDecodeError, ValueError) as e:
+                raise RequestError(errno.EINVAL, f"VERSION JSON is malformed: {e}") from None
+            _require(isinstance(doc, dict), "VERSION JSON is not an object")
+            caps = doc.get("capabilities", {})
+            _require(isinstance(caps, dict), "VERSION capabilities is not an object")
+            for key in ("max_msg_fds", "max_data_xfer_size", "max_dma_maps", "pgsizes"):
+                if key in caps:
+                    v = caps[key]
+                    _require(isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                             f"capability {key} is not a non-negative integer")
+            if "write_multiple" in caps:
+                _require(isinstance(caps["write_multiple"], bool), "capability write_multiple is not a boolean")
+        self.client_caps = caps
+        self.write_multiple = caps.get("write_multiple", False) is True
+        ours = {"max_msg_fds": MAX_MSG_FDS, "max_data_xfer_size": MAX_DATA_XFER}
+        if self.write_multiple:
+            ours["write_multiple"] = True
+        body = json.dumps({"capabilities": ours}, separators=(",", ":")).encode() + b"\0"
+        self.negotiated = True
+        log.info("VERSION %d.%d negotiated as %d.%d; client caps %s", major, minor,
+                 P.VERSION_MAJOR, min(minor, P.VERSION_MINOR), caps)
+        return P.VERSION_MAJOR.to_bytes(2, "little") + min(minor, P.VERSION_MINOR).to_bytes(2, "little") + body
+
+    def _dma_map(self, msg: Message) -> bytes:
+        _require(len(msg.payload) >= P.DMA_MAP_SIZE, "DMA_MAP payload too short")
+        req = P.DMA_MAP.unpack(msg.payload)
+        _require(req.argsz >= P.DMA_MAP_SIZE, f"DMA_MAP argsz {req.argsz}")
+        _require(len(msg.fds) <= 1, "DMA_MAP with more than one fd")
+        fd = msg.fds.pop() if msg.fds else None
+        m = self.dma.map(req.address, req.size, req.flags, fd, req.offset)
+        log.info("DMA_MAP %s (file offset 0x%x)", m.describe(), req.offset)
+        return b""
+
+    def _dma_unmap(self, msg: Message) -> bytes:
+        _require(len(msg.payload) >= P.DMA_UNMAP_SIZE, "DMA_UNMAP payload too short")
+        req = P.DMA_UNMAP.unpack(msg.payload)
+        _require(req.argsz >= P.DMA_UNMAP_SIZE, f"DMA_UNMAP argsz {req.argsz}")
+        if req.flags & P.DMA_UNMAP_FLAG_GET_DIRTY_BITMAP:
+            raise RequestError(errno.ENOTSUP, "DMA_UNMAP dirty bitmaps are not supported")
+        _require(not req.flags & ~P.DMA_UNMAP_FLAG_ALL, f"unknown DMA_UNMAP flags 0x{req.flags:x}")
+        if req.flags & P.DMA_UNMAP_FLAG_ALL:
+            _require(req.address == 0 and req.size == 0, "DMA_UNMAP ALL with an address or size")
+            n = self.dma.unmap_all()
+            log.info("DMA_UNMAP all (%d maps)", n)
+        else:
+            m = self.dma.unmap(req.address, req.size)
+            log.info("DMA_UNMAP %s", m.describe())
+        return bytes(msg.payload[:P.DMA_UNMAP_SIZE])
+
+    def _get_info(self, msg: Message) -> bytes:
+        _require(len(msg.payload) >= P.DEVICE_INFO_SIZE, "DEVICE_GET_INFO payload too short")
+        req = P.DEVICE_INFO.unpack(msg.payload)
+        _require(req.argsz >= P.DEVICE_INFO_SIZE, f"DEVICE_GET_INFO argsz {req.argsz}")
+        return P.DEVICE_INFO.pack(P.DEVICE_INFO_SIZE, P.DEVICE_FLAGS_PCI | P.DEVICE_FLAGS_RESET,
+                                  P.PCI_NUM_REGIONS, P.PCI_NUM_IRQS)
+
+    def region_size(self, index: int) -> int:
+        if index == P.PCI_CONFIG_REGION_INDEX:
+            return CONFIG_SIZE
+        bar = self.config.bars.get(index)
+        return bar.size if bar is not None else 0
+
+    def _get_region_info(self, msg: Message) -> bytes:
+        _require(len(msg.payload) >= P.REGION_INFO_SIZE, "GET_REGION_INFO payload too short")
+        req = P.REGION_INFO.unpack(msg.payload)
+        _require(req.argsz >= P.REGION_INFO_SIZE, f"GET_REGION_INFO argsz {req.argsz}")
+        _require(req.index < P.PCI_NUM_REGIONS, f"no region {req.index}")
+        size = self.region_size(req.index)
+        flags = P.REGION_FLAG_READ | P.REGION_FLAG_WRITE if size else 0
+        return P.REGION_INFO.pack(P.REGION_INFO_SIZE, flags, req.index, 0, size, 0)
+
+    def _get_irq_info(self, msg: Message) -> bytes:
+        _require(len(msg.payload) >= P.IRQ_INFO_SIZE, "GET_IRQ_INFO payload too short")
+        req = P.IRQ_INFO.unpack(msg.payload)
+        _require(req.argsz >= P.IRQ_INFO_SIZE, f"GET_IRQ_INFO argsz {req.argsz}")
+        st = self.interrupts.info(req.index)
+        return P.IRQ_INFO.pack(P.IRQ_INFO_SIZE, st.info_flags, req.index, st.count)
+
+    def _set_irqs(self, msg: Message) -> bytes:
+        _require(len(msg.payload) >= P.IRQ_SET_SIZE, "SET_IRQS payload too short")
+        req = P.IRQ_SET.unpack(msg.payload)
+        _require(req.argsz >= P.IRQ_SET_SIZE, f"SET_IRQS argsz {req.argsz}")
+        fds, msg.fds = msg.fds, []
+        what = self.interrupts.set_irqs(req.flags, req.index, req.start, req.count, fds,
+                                        bytes(msg.payload[P.IRQ_SET_SIZE:]))
+        log.info("SET_IRQS %s", what)
+        return b""
+
+    # -- region access -------------------------------------------------------------------
+
+    def _check_access(self, region: int, offset: int, count: int) -> None:
+        _require(region < P.PCI_NUM_REGIONS, f"no region {region}")
+        size = self.region_size(region)
+        _require(size > 0, f"region {region} is not implemented")
+        _require(0 < count <= MAX_DATA_XFER, f"access count {count}")
+        _require(offset < size and count <= size - offset,
+                 f"access [0x{offset:x}, +{count}) outside region {region} of size 0x{size:x}")
+
+    def _region_read(self, msg: Message) -> bytes:
+        _require(len(msg.payload) == P.REGION_ACCESS_SIZE, "REGION_READ payload must be 16 bytes")
+        req = P.REGION_ACCESS.unpack(msg.payload)
+        self._check_access(req.region, req.offset, req.count)
+        head = bytes(msg.payload)
+        if req.region == P.PCI_CONFIG_REGION_INDEX:
+            return head + self.config.read(req.offset, req.count)
+        with self.device.lock:
+            data = b"".join(self.device.bar_read(req.region, off, w).to_bytes(w, "little")
+                            for off, w in _split(req.offset, req.count))
+        return head + data
+
+    def _region_write(self, msg: Message) -> bytes:
+        _require(len(msg.payload) >= P.REGION_ACCESS_SIZE, "REGION_WRITE payload too short")
+        req = P.REGION_ACCESS.unpack(msg.payload)
+        _require(len(msg.payload) - P.REGION_ACCESS_SIZE == req.count,
+                 f"REGION_WRITE count {req.count} but {len(msg.payload) - P.REGION_ACCESS_SIZE} data bytes")
+        self._check_access(req.region, req.offset, req.count)
+        self._write_region(req.region, req.offset, msg.payload[P.REGION_ACCESS_SIZE:])
+        return bytes(msg.payload[:P.REGION_ACCESS_SIZE])
+
+    def _region_write_multi(self, msg: Message) -> bytes:
+        _require(self.write_multiple, "REGION_WRITE_MULTI was not negotiated")
+        p = msg.payload
+        _require(len(p) >= 8, "REGION_WRITE_MULTI payload too short")
+        n = int.from_bytes(p[:8], "little")
+        _require(0 < n <= MAX_WRITE_MULTI, f"REGION_WRITE_MULTI wr_cnt {n}")
+        _require(len(p) == 8 + n * P.REGION_WRITE_MULTI_ENTRY_SIZE, "REGION_WRITE_MULTI size mismatch")
+        writes = [P.REGION_WRITE_MULTI_ENTRY.unpack(p, 8 + i * P.REGION_WRITE_MULTI_ENTRY_SIZE) for i in range(n)]
+        for w in writes:  # validate all before applying any
+            _require(0 < w.count <= 8, f"REGION_WRITE_MULTI entry count {w.count}")
+            self._check_access(w.region, w.offset, w.count)
+        for w in writes:
+            self._write_region(w.region, w.offset, w.data[:w.count])
+        return n.to_bytes(8, "little")
+
+    def _write_region(self, region: int, offset: int, data) -> None:
+        if region == P.PCI_CONFIG_REGION_INDEX:
+            for note in self.config.write(offset, bytes(data)):
+                log.info("config write %s: %s", config_register_name(offset), note)
+            self.interrupts.set_intx_disabled(bool(self.config.command & COMMAND_INTX_DISABLE))
+            return
+        with self.device.lock:
+            for off, w in _split(offset, len(data)):
+                rel = off - offset
+                self.device.bar_write(region, off, w, int.from_bytes(data[rel:rel + w], "little"))
+
+    def _device_reset(self, msg: Message) -> bytes:
+        _require(len(msg.payload) == 0, "DEVICE_RESET takes no payload")
+        log.info("DEVICE_RESET")
+        with self.device.lock:
+            self.device.reset()
+        self.config.reset()
+        self.config.set_interrupt_status(self.interrupts.intx_level)
+        self.interrupts.set_intx_disabled(False)
+        return b""
+
+
+def _split(offset: int, count: int):
+    """Split an access into naturally aligned pieces of 8, 4, 2 or 1 bytes."""
+    if count in (1, 2, 4, 8) and offset % count == 0:
+        yield offset, count
+        return
+    end = offset + count
+    while offset < end:
+        for w in (8, 4, 2, 1):
+            if offset % w == 0 and offset + w <= end:
+                yield offset, w
+                offset += w
+                break
+
+
+def serve(device: Device, socket_path: str, ready: threading.Event | None = None) -> Server:
+    """Convenience: listen and serve until stopped (for threads in tests and tools)."""
+    server = Server(device, socket_path)
+    server.listen()
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+    return server

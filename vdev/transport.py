@@ -1,0 +1,144 @@
+"""Framing of vfio-user messages on a unix stream socket, with SCM_RIGHTS file descriptors.
+
+Used by both ends (server and client). A message is sent with one `sendmsg` of the whole
+buffer, fds attached to its first byte: QEMU reads a header in a single non-blocking read and
+treats a short header as fatal.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import socket
+from dataclasses import dataclass, field
+
+from . import protocol as P
+
+
+class ProtocolError(Exception):
+    """The byte stream cannot be framed any more: the connection must be closed."""
+
+
+class PeerClosed(Exception):
+    """The peer closed its end (EOF) or the connection was reset."""
+
+
+@dataclass(slots=True)
+class Message:
+    msg_id: int
+    command: int
+    flags: int
+    error: int
+    payload: bytes | bytearray | memoryview = b""
+    fds: list[int] = field(default_factory=list)
+    fds_truncated: bool = False
+
+    @property
+    def type(self) -> int:
+        return self.flags & P.FLAG_TYPE_MASK
+
+    @property
+    def no_reply(self) -> bool:
+        return bool(self.flags & P.FLAG_NO_REPLY)
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds.clear()
+
+
+def _fds_from_ancillary(ancdata, fds: list[int]) -> bool:
+    """Collect SCM_RIGHTS fds; return True if the kernel truncated them."""
+    truncated = False
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            truncated |= usable != len(data)
+            fds.extend(array.array("i", data[:usable]))
+    return truncated
+
+
+class Connection:
+    """One vfio-user connection: receive and send whole messages."""
+
+    def __init__(self, sock: socket.socket, max_fds: int = 16, max_msg_size: int = 1 << 21,
+                 io_timeout: float | None = 10.0):
+        self.sock = sock
+        self.max_fds = max_fds
+        self.max_msg_size = max_msg_size
+        # A peer that starts a message must finish it: a stalled half message is dropped
+        # with the connection instead of wedging the server.
+        self.sock.settimeout(io_timeout)
+        self._anc_size = socket.CMSG_SPACE(max_fds * 4)
+        self._header = bytearray(P.HEADER_SIZE)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _recv_exact(self, view: memoryview, fds: list[int]) -> bool:
+        truncated = False
+        got = 0
+        while got < len(view):
+            try:
+                n, anc, flags, _ = self.sock.recvmsg_into([view[got:]], self._anc_size)
+            except (ConnectionResetError, BrokenPipeError) as e:
+                raise PeerClosed(str(e)) from e
+            except socket.timeout as e:
+                raise ProtocolError(f"peer stalled in the middle of a message ({got}/{len(view)} bytes)") from e
+            truncated |= _fds_from_ancillary(anc, fds) or bool(flags & socket.MSG_CTRUNC)
+            if n == 0:
+                if got == 0 and view.obj is self._header:
+                    raise PeerClosed("EOF")
+                raise ProtocolError(f"EOF in the middle of a message ({got}/{len(view)} bytes)")
+            got += n
+        return truncated
+
+    def recv(self) -> Message:
+        """Read one whole message. Raises PeerClosed on EOF, ProtocolError if unframeable."""
+        fds: list[int] = []
+        try:
+            truncated = self._recv_exact(memoryview(self._header), fds)
+            hdr = P.HEADER.unpack(self._header)
+            if hdr.msg_size < P.HEADER_SIZE:
+                raise ProtocolError(f"msg_size {hdr.msg_size} is smaller than the header")
+            if hdr.msg_size > self.max_msg_size:
+                raise ProtocolError(f"msg_size {hdr.msg_size} exceeds the limit {self.max_msg_size}")
+            body = bytearray(hdr.msg_size - P.HEADER_SIZE)
+            if body:
+                truncated |= self._recv_exact(memoryview(body), fds)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return Message(hdr.msg_id, hdr.command, hdr.flags, hdr.error, body, fds, truncated)
+
+    def send(self, msg_id: int, command: int, flags: int, error: int = 0,
+             payload: bytes | bytearray = b"", fds: list[int] | tuple = ()) -> None:
+        buf = P.HEADER.pack(msg_id, command, P.HEADER_SIZE + len(payload), flags, error) + payload
+        try:
+            if fds:
+                anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                sent = self.sock.sendmsg([buf], anc)
+                if sent < len(buf):
+                    self.sock.sendall(buf[sent:])
+            else:
+                self.sock.sendall(buf)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise PeerClosed(str(e)) from e
+        except socket.timeout as e:
+            raise ProtocolError("peer stopped reading") from e
+
+    def reply(self, request: Message, payload: bytes | bytearray = b"", fds=()) -> None:
+        self.send(request.msg_id, request.command, P.TYPE_REPLY, 0, payload, fds)
+
+    def reply_error(self, request: Message, errno_: int) -> None:
+        self.send(request.msg_id, request.command, P.TYPE_REPLY | P.FLAG_ERROR, errno_)
