@@ -160,6 +160,9 @@ class Server:
 
     def _accept(self, sel) -> None:
         sock, _ = self._listener.accept()
+        if self.conn is not None and self._peer_gone():
+            sel.unregister(self.conn.sock)
+            self._drop_client("EOF")
         if self.conn is not None:
             log.warning("refusing a second client: one client at a time is connected")
             sock.close()
@@ -172,6 +175,15 @@ class Server:
         log.info("client connected (connection %d)", self.connections)
         with self.device.lock:
             self.device.client_connected()
+
+    def _peer_gone(self) -> bool:
+        """The current client hung up (EOF pending) without us having read it yet."""
+        try:
+            return self.conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     def _drop_client(self, why: str) -> None:
         if self.conn is None:
