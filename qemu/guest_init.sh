@@ -1,0 +1,69 @@
+#!/bin/sh
+# /init of the mali-vdev test guest (busybox).  Glues the vfio-user PCI function to the
+# "gpu@10000000" device-tree node (the DT hole), optionally loads panthor, runs the
+# command from /mali-vdev/cmd.sh and powers off.  The host reads the markers below from
+# the serial console; guest command output lines carry the OUT prefix so they can be told
+# apart from kernel messages on the same console.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null || mount -t tmpfs tmpfs /dev
+mount -t tmpfs tmpfs /tmp
+
+echo "@@MALI-VDEV-INIT@@ $(cut -d' ' -f1 /proc/uptime)"
+
+GPU_BASE=0x10000000
+has_opt() { grep -qw "$1" /proc/cmdline; }
+
+fail() {
+    echo "@@MALI-VDEV-ERROR $*@@"
+    echo "@@MALI-VDEV-CMD-EXIT 125@@"
+    poweroff -f
+    sleep 10
+}
+
+# Our function: slot 0000:00:01.0 or vendor 0x13b5 (Arm).
+dev=
+for d in /sys/bus/pci/devices/*; do
+    [ -e "$d/vendor" ] || continue
+    if [ "${d##*/}" = "0000:00:01.0" ] || [ "$(cat "$d/vendor")" = "0x13b5" ]; then
+        dev=$d
+        break
+    fi
+done
+[ -n "$dev" ] || fail "no PCI function at 0000:00:01.0 or with vendor 0x13b5"
+echo "mali-vdev: PCI ${dev##*/} vendor $(cat "$dev/vendor") device $(cat "$dev/device") class $(cat "$dev/class")"
+
+# config-space writes are little endian; one dd write per register keeps them aligned.
+cfg_write() {  # offset(bytes) size(2|4) value
+    case $2 in
+        2) bytes=$(printf '\\%03o\\%03o' $(($3 & 255)) $((($3 >> 8) & 255))) ;;
+        4) bytes=$(printf '\\%03o\\%03o\\%03o\\%03o' $(($3 & 255)) $((($3 >> 8) & 255)) \
+                   $((($3 >> 16) & 255)) $((($3 >> 24) & 255))) ;;
+    esac
+    printf "$bytes" | dd of="$dev/config" bs="$2" seek=$(($1 / $2)) count=1 conv=notrunc 2>/dev/null
+}
+
+# BAR0 -> the hole the device tree reserves; upper half too if the BAR is 64-bit;
+# then COMMAND = MEMORY | MASTER (QEMU only maps the BAR while MEMORY is set).
+bar_lo=$(dd if="$dev/config" bs=1 skip=16 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+cfg_write 16 4 $GPU_BASE || fail "cannot write BAR0 of ${dev##*/}"
+if [ $((${bar_lo:-0} & 6)) -eq 4 ]; then cfg_write 20 4 0; fi
+cfg_write 4 2 6 || fail "cannot write COMMAND of ${dev##*/}"
+
+if has_opt mali.load_panthor=1; then
+    moddir=/lib/modules/$(uname -r)
+    for m in $(cat "$moddir/load-order"); do
+        insmod "$moddir/$m.ko" || echo "mali-vdev: insmod $m failed"
+    done
+fi
+
+echo "@@MALI-VDEV-CMD-START@@"
+{ sh /mali-vdev/cmd.sh; echo $? > /tmp/status; } 2>&1 | while IFS= read -r line || [ -n "$line" ]; do
+    echo "@@MALI-VDEV-OUT@@ $line"
+done
+echo "@@MALI-VDEV-CMD-EXIT $(cat /tmp/status 2>/dev/null || echo 126)@@"
+poweroff -f
+sleep 10
