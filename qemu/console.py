@@ -1,0 +1,89 @@
+"""Reading the guest's serial console: log every line, pick out our markers.
+
+/init (guest_init.sh) prints `@@MALI-VDEV-INIT@@`, `@@MALI-VDEV-CMD-START@@`, one
+`@@MALI-VDEV-OUT@@ <line>` per line of the guest command's output, then
+`@@MALI-VDEV-CMD-EXIT <status>@@`; kernel messages share the console, so only prefixed
+lines count as command output.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import BinaryIO, Callable, TextIO
+
+INIT = "@@MALI-VDEV-INIT@@"
+START = "@@MALI-VDEV-CMD-START@@"
+OUT = "@@MALI-VDEV-OUT@@ "
+EXIT_RE = re.compile(r"@@MALI-VDEV-CMD-EXIT (\d+)@@")
+ERROR_RE = re.compile(r"@@MALI-VDEV-ERROR (.*)@@")
+PANIC_RE = re.compile(r"Kernel panic - not syncing|---\[ end Kernel panic")
+
+
+class ConsoleMonitor:
+    """Consumes the console stream in a thread; the boot loop waits on `changed`."""
+
+    def __init__(self, stream: BinaryIO, log: TextIO, t0: float,
+                 on_output: Callable[[str], None] | None = None,
+                 on_line: Callable[[str], None] | None = None):
+        self.stream, self.log, self.t0 = stream, log, t0
+        self.on_output, self.on_line = on_output, on_line
+        self.output: list[str] = []
+        self.exit_status: int | None = None
+        self.error: str | None = None
+        self.panic: str | None = None
+        self.eof = False
+        self.times: dict[str, float] = {}   # event -> seconds since QEMU started
+        self.changed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="guest-console", daemon=True)
+
+    def start(self) -> "ConsoleMonitor":
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _mark(self, event: str) -> None:
+        self.times.setdefault(event, round(time.monotonic() - self.t0, 3))
+
+    def _run(self) -> None:
+        try:
+            for raw in iter(self.stream.readline, b""):
+                self._line(raw.decode(errors="replace").rstrip("\r\n").replace("\r", ""))
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.eof = True
+            self.log.flush()
+            self.changed.set()
+
+    def _line(self, line: str) -> None:
+        self.log.write(line + "\n")
+        self.log.flush()
+        self._mark("first_console_line")
+        if self.on_line:
+            self.on_line(line)
+        # Markers are searched anywhere in the line: kernel output may precede them.
+        if OUT in line:
+            text = line.split(OUT, 1)[1]
+            self.output.append(text)
+            if self.on_output:
+                self.on_output(text)
+            return
+        if INIT in line:
+            self._mark("init")
+        elif START in line:
+            self._mark("cmd_start")
+        elif (m := EXIT_RE.search(line)):
+            self._mark("cmd_exit")
+            self.exit_status = int(m.group(1))
+        elif (m := ERROR_RE.search(line)):
+            self.error = m.group(1)
+        elif PANIC_RE.search(line) and self.panic is None:
+            self._mark("panic")
+            self.panic = line.strip()
+        else:
+            return
+        self.changed.set()
