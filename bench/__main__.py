@@ -1,0 +1,10 @@
+"""`make bench`: every benchmark of the project, printing numbers and ratios."""
+
+from . import mmio
+
+
+def main() -> None:
+    mmio.main()
+
+
+main()

@@ -1,0 +1,91 @@
+"""`mali-vdev`: serve the virtual GPU, boot a guest against it, fetch what booting needs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+
+def _serve(args) -> int:
+    from vdev.server import Server
+
+    from .device import MaliDevice
+
+    device = MaliDevice(args.gpu)
+    server = Server(device, args.socket)
+    try:
+        server.listen()
+    except (FileExistsError, OSError) as e:
+        logging.getLogger("mali_vdev").error("cannot listen on %s: %s", args.socket, e)
+        return 1
+    logging.getLogger("mali_vdev").info("serving %s (GPU_ID 0x%08x)", device.profile.name, device.profile.gpu_id)
+
+    def stop(signum, frame):
+        server.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+    return 0
+
+
+def _boot(args) -> int:
+    from qemu.boot import run_boot
+    return run_boot(args)
+
+
+def _setup(args) -> int:
+    from qemu.boot import run_setup
+    return run_setup(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mali-vdev", description=__doc__)
+    p.add_argument("--log-level", default="INFO", help="DEBUG shows every register access (default INFO)")
+    p.add_argument("--log-file", help="write the log here instead of stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="serve the virtual GPU on a vfio-user socket")
+    s.add_argument("--socket", required=True, help="unix socket path QEMU's vfio-user-pci connects to")
+    s.add_argument("--gpu", default="g610", help="GPU profile (default g610)")
+    s.set_defaults(func=_serve)
+
+    b = sub.add_parser("boot", help="boot the Debian arm64 guest with the GPU attached and run a command")
+    try:
+        from qemu.boot import add_boot_arguments
+        add_boot_arguments(b)
+    except ImportError as e:  # keep `serve` usable if the guest side is broken
+        b.set_defaults(import_error=str(e))
+    b.set_defaults(func=_boot)
+
+    u = sub.add_parser("setup", help="fetch and build QEMU and the guest assets (cached)")
+    try:
+        from qemu.boot import add_setup_arguments
+        add_setup_arguments(u)
+    except ImportError as e:
+        u.set_defaults(import_error=str(e))
+    u.set_defaults(func=_setup)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        filename=args.log_file,
+        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if getattr(args, "import_error", None):
+        print(f"mali-vdev {args.command}: unavailable: {args.import_error}", file=sys.stderr)
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
