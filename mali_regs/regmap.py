@@ -718,7 +718,9 @@ class RegMap:
         return self._blocks_by_name[name]
 
     def block_at(self, offset: int) -> RegisterBlock | None:
-        for b in self.blocks:
+        """The innermost block whose range covers ``offset`` (MCU_CONTROL sits inside
+        the GPU_CONTROL page), or None."""
+        for b in reversed(self.blocks):
             if b.base <= offset < b.end:
                 return b
         return None
