@@ -564,30 +564,46 @@ class RegisterBlock:
                 raise ValueError(f"block {name}: duplicate name {n}")
             names[n] = obj
 
-        def stamp(r: Register) -> Register:
+        def check(r: Register) -> None:
             if r.offset < base or (size is not None and r.end > base + size):
                 raise ValueError(f"{name}.{r.full_name} @0x{r.offset:x} outside the block")
-            if r.since_arch is None and since_arch is not None:
-                return r._with(block=name, since_arch=since_arch)
-            return r._with(block=name)
+
+        def stamp(r: Register) -> Register:
+            """The register as a member of this block (the same object when it already is,
+            so rebuilding a block keeps register identities)."""
+            check(r)
+            arch = r.since_arch if r.since_arch is not None else since_arch
+            if r.block == name and r.since_arch == arch:
+                return r
+            return r._with(block=name, since_arch=arch)
+
+        def stamp_array(a: RegisterArray) -> RegisterArray:
+            t = stamp(a.template)
+            na = a if t is a.template else RegisterArray(t, a.count, a.stride)
+            for r in na:
+                check(r)
+            return na
 
         for m in members:
             if isinstance(m, GroupArray):
                 new_arrays = []
                 for a in m.arrays:
-                    na = RegisterArray(stamp(a.template), a.count, a.stride)
+                    na = stamp_array(a)
                     new_arrays.append(na)
                     arrays.append(na)
                     regs.extend(na)
                     add_name(na.name, na)
                     for al in na.aliases:
                         add_name(al, na)
-                g = GroupArray(m.name, new_arrays, m.prefix, m.base)
+                if all(x is y for x, y in zip(new_arrays, m.arrays)):
+                    g = m
+                else:
+                    g = GroupArray(m.name, new_arrays, m.prefix, m.base)
                 groups.append(g)
                 add_name(g.name, g)
                 members_out.append(g)
             elif isinstance(m, RegisterArray):
-                na = RegisterArray(stamp(m.template), m.count, m.stride)
+                na = stamp_array(m)
                 arrays.append(na)
                 regs.extend(na)
                 add_name(na.name, na)

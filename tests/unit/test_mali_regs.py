@@ -405,6 +405,10 @@ def test_arch_maps():
     assert "GPU_FEATURES" in m10  # panthor reads it on every arch
     assert regmap_for_arch(10) is m10  # cached
     assert len(m14) == len(MALI_MMIO)
+    # the same Register objects everywhere: usable as dict keys across maps
+    for name in ("GPU_ID", "AS_COMMAND[5]", "DOORBELL[1]", "SHADER_PRESENT"):
+        assert m10[name] is m14[name] is MALI_MMIO[name]
+    assert MMU_AS.AS[5].COMMAND is m10["AS_COMMAND[5]"]
 
 
 def test_block_at_prefers_the_innermost_block():
@@ -436,3 +440,15 @@ def test_lookup_speed_sanity():
     for o in offs:
         lookup(o)
     assert time.perf_counter() - t < 0.5
+
+
+def test_rebuilding_a_block_keeps_register_identity():
+    blk = RegisterBlock("T", 0x0, [R32("A", 0x0), R32("B", 0x4, since_arch=11),
+                                   RegisterArray(R32("C", 0x8), 2, 4)])
+    again = RegisterBlock("T", 0x0, [m for m in blk.members if getattr(m, "since_arch", None) is None])
+    assert again.A is blk.A and again.C is blk.C and again.C[1] is blk.C[1]
+    assert "B" in blk and "B" not in again
+    with pytest.raises(ValueError, match="outside"):
+        RegisterBlock("U", 0x10, [R32("D", 0x0)])
+    with pytest.raises(ValueError, match="outside"):
+        RegisterBlock("V", 0x0, [RegisterArray(R32("E", 0x0), 4, 4)], size=0x8)
