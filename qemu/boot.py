@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -112,8 +113,9 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
         cache.step("starting the vfio-user server")
         s.start_server(extra, server_program)
         args = [*p.machine, "-serial", "stdio", "-monitor", "none", "-no-reboot",
-                "-kernel", p.qemu.path(p.assets.kernel), "-initrd", p.qemu.path(initrd),
-                "-dtb", p.qemu.path(p.dtb), "-append", kernel_cmdline(load_panthor, extra_append),
+                "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
+                "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
+                "-append", kernel_cmdline(load_panthor, extra_append),
                 "-device", vfio_user_device(p.qemu, s.socket)]
         cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}")
         t0 = time.monotonic()
@@ -125,17 +127,17 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
             if failure is None:  # /init powers off; give QEMU a moment to exit by itself
                 try:
                     vm.proc.wait(POWEROFF_GRACE_S)
-                except Exception:
+                except subprocess.TimeoutExpired:
                     pass
-            s.close()
+            s.stop()
             mon.join(5)
         timings = dict(mon.times, total=round(time.monotonic() - t0, 3))
         result = BootResult(
             status=mon.exit_status, output="".join(l + "\n" for l in mon.output),
-            console_log=console_path.read_text(errors="replace") if console_path.exists() else "",
-            server_log=_read(s.log_dir / "server.log"), qemu_log=_read(s.log_dir / "qemu.log"),
-            kernel_version=p.assets.kernel_version, timings=timings,
-            log_dir=s.log_dir if s.keep_logs else None)
+            console_log=_read(console_path), server_log=_read(s.log_dir / "server.log"),
+            qemu_log=_read(s.log_dir / "qemu.log"), kernel_version=p.assets.kernel_version,
+            timings=timings)
+    result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
     if failure is not None:
         raise BootError(_explain(failure, result), result)
     return result

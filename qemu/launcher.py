@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_READY_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
 GUEST_SLOT = "01.0"
+SCRATCH_PREFIX = "mali-vdev-run."
 SERVER_PROGRAM = [sys.executable, "-m", "mali_gpu"]
 
 
@@ -83,6 +84,18 @@ class Child:
             pass
 
 
+def remove_dead_scratch(parent: Path) -> None:
+    """Scratch dirs of launchers that were SIGKILLed (their children died with them)."""
+    for d in parent.glob(SCRATCH_PREFIX + "*"):
+        try:
+            pid = int((d / "owner.pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # not ours, or still being set up
+
+
 def machine_args(cpu: str = "cortex-a72", smp: int = 1, mem_mb: int = 1024) -> list[str]:
     """Everything that shapes the machine (and so its DTB); shared by dumpdtb and boot."""
     return [
@@ -108,7 +121,10 @@ class Session:
     def __init__(self, qemu: QemuBinary, log_dir: Path | None = None, keep_logs: bool = False):
         self.qemu = qemu
         # The socket and per-boot files must be visible to QEMU (inside its chroot if any).
-        self.scratch = Path(tempfile.mkdtemp(prefix="mali-vdev-run.", dir=qemu.scratch_parent()))
+        parent = Path(qemu.scratch_parent() or tempfile.gettempdir())
+        remove_dead_scratch(parent)
+        self.scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
+        (self.scratch / "owner.pid").write_text(f"{os.getpid()}\n")
         self.socket = self.scratch / "gpu.sock"
         self.keep_logs = keep_logs or log_dir is not None
         self.log_dir = Path(log_dir) if log_dir else self.scratch / "logs"
@@ -122,12 +138,16 @@ class Session:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def close(self) -> None:
-        # QEMU first, so the server sees a clean disconnect rather than a vanished peer.
+    def stop(self) -> None:
+        """Stop QEMU, then the server (so it sees a clean disconnect); remove the socket."""
         for child in (self.vm, self.server):
             if child is not None:
                 child.stop()
         self.socket.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """stop(), then remove the scratch directory (moving the logs out if kept)."""
+        self.stop()
         if self.keep_logs and self.log_dir.is_relative_to(self.scratch):
             kept = Path(tempfile.mkdtemp(prefix="mali-vdev-logs."))
             for f in self.log_dir.iterdir():

@@ -46,6 +46,19 @@ class QemuBinary:
         except ValueError:
             raise ValueError(f"{p} is outside the QEMU chroot {self.rootfs}") from None
 
+    def stage(self, host_path: Path, scratch: Path) -> str:
+        """`path()`, after linking (or copying) the file into `scratch` if QEMU could
+        not otherwise see it (chroot mode)."""
+        try:
+            return self.path(host_path)
+        except ValueError:
+            dest = scratch / Path(host_path).name
+            try:
+                os.link(host_path, dest)
+            except OSError:
+                shutil.copyfile(host_path, dest)
+            return self.path(dest)
+
     def scratch_parent(self) -> Path | None:
         """Where run directories must live so QEMU can reach them (None: anywhere)."""
         if self.mode == "chroot":
