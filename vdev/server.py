@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import os
+import select
 import selectors
 import socket
 import stat
@@ -59,6 +60,7 @@ class Server:
         self.client_caps: dict = {}
         self.connections = 0
         self._listener: socket.socket | None = None
+        self._sel: selectors.BaseSelector | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
         self._handlers = {
@@ -74,7 +76,8 @@ class Server:
             P.Command.REGION_WRITE_MULTI: self._region_write_multi,
             P.Command.DEVICE_RESET: self._device_reset,
         }
-        self._fd_commands = {P.Command.DMA_MAP, P.Command.DEVICE_SET_IRQS}
+        self._handlers = {int(k): v for k, v in self._handlers.items()}
+        self._fd_commands = {int(P.Command.DMA_MAP), int(P.Command.DEVICE_SET_IRQS)}
 
     # -- socket lifecycle ----------------------------------------------------------------
 
@@ -131,10 +134,11 @@ class Server:
     def serve_forever(self) -> None:
         if self._listener is None:
             self.listen()
-        sel = selectors.DefaultSelector()
+        self._sel = sel = selectors.DefaultSelector()
         sel.register(self._listener, selectors.EVENT_READ, "listen")
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         resample_fd = None
+        order = {"conn": 0, "resample": 1, "listen": 2, "wake": 3}
         try:
             while not self._stopping:
                 if self.interrupts.intx_resample_fd != resample_fd:
@@ -143,26 +147,29 @@ class Server:
                     resample_fd = self.interrupts.intx_resample_fd
                     if resample_fd is not None:
                         sel.register(resample_fd, selectors.EVENT_READ, "resample")
-                for key, _ in sel.select():
-                    if key.data == "listen":
-                        self._accept(sel)
-                    elif key.data == "conn":
-                        if not self._serve_one():
-                            sel.unregister(key.fileobj)
+                # The current client's messages (and its EOF) before any new client.
+                for key, _ in sorted(sel.select(), key=lambda e: order[e[0].data]):
+                    if key.data == "conn":
+                        if self.conn is not None and key.fileobj is self.conn.sock:
+                            self._serve_one()
                     elif key.data == "resample":
                         self.interrupts.resample()
+                    elif key.data == "listen":
+                        self._accept()
                     elif key.data == "wake":
                         os.read(self._wake_r, 64)
                     if self.interrupts.intx_resample_fd != resample_fd:
                         break  # re-register before the next select
         finally:
+            self._drop_client("server stopping")
             sel.close()
+            self._sel = None
 
-    def _accept(self, sel) -> None:
+    def _accept(self) -> None:
         sock, _ = self._listener.accept()
-        if self.conn is not None and self._peer_gone():
-            sel.unregister(self.conn.sock)
-            self._drop_client("EOF")
+        # A client that hung up may still have unread messages or an EOF queued: finish it.
+        while self.conn is not None and select.select([self.conn.sock], [], [], 0)[0]:
+            self._serve_one()
         if self.conn is not None:
             log.warning("refusing a second client: one client at a time is connected")
             sock.close()
@@ -171,23 +178,16 @@ class Server:
         self.negotiated = False
         self.write_multiple = False
         self.connections += 1
-        sel.register(self.conn.sock, selectors.EVENT_READ, "conn")
+        self._sel.register(self.conn.sock, selectors.EVENT_READ, "conn")
         log.info("client connected (connection %d)", self.connections)
         with self.device.lock:
             self.device.client_connected()
 
-    def _peer_gone(self) -> bool:
-        """The current client hung up (EOF pending) without us having read it yet."""
-        try:
-            return self.conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
-
     def _drop_client(self, why: str) -> None:
         if self.conn is None:
             return
+        if self._sel is not None:
+            self._sel.unregister(self.conn.sock)
         self.conn.close()
         self.conn = None
         self.negotiated = False
@@ -386,9 +386,12 @@ class Server:
         head = bytes(msg.payload)
         if req.region == P.PCI_CONFIG_REGION_INDEX:
             return head + self.config.read(req.offset, req.count)
+        count, offset = req.count, req.offset
         with self.device.lock:
+            if count in (4, 8, 2, 1) and offset % count == 0:  # the common case: one register
+                return head + self.device.bar_read(req.region, offset, count).to_bytes(count, "little")
             data = b"".join(self.device.bar_read(req.region, off, w).to_bytes(w, "little")
-                            for off, w in _split(req.offset, req.count))
+                            for off, w in _split(offset, count))
         return head + data
 
     def _region_write(self, msg: Message) -> bytes:

@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from . import protocol as P
 
 
+# Plain ints: the socket module's IntFlag members make every `&` an enum operation.
+_MSG_CTRUNC = int(socket.MSG_CTRUNC)
+_SOL_SOCKET = int(socket.SOL_SOCKET)
+_SCM_RIGHTS = int(socket.SCM_RIGHTS)
+
+
 class ProtocolError(Exception):
     """The byte stream cannot be framed any more: the connection must be closed."""
 
@@ -54,7 +60,7 @@ def _fds_from_ancillary(ancdata, fds: list[int]) -> bool:
     """Collect SCM_RIGHTS fds; return True if the kernel truncated them."""
     truncated = False
     for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        if level == _SOL_SOCKET and kind == _SCM_RIGHTS:
             usable = len(data) - len(data) % 4
             truncated |= usable != len(data)
             fds.extend(array.array("i", data[:usable]))
@@ -94,7 +100,8 @@ class Connection:
                 raise PeerClosed(str(e)) from e
             except socket.timeout as e:
                 raise ProtocolError(f"peer stalled in the middle of a message ({got}/{len(view)} bytes)") from e
-            truncated |= _fds_from_ancillary(anc, fds) or bool(flags & socket.MSG_CTRUNC)
+            if anc or flags:
+                truncated |= _fds_from_ancillary(anc, fds) or bool(flags & _MSG_CTRUNC)
             if n == 0:
                 if got == 0 and view.obj is self._header:
                     raise PeerClosed("EOF")
