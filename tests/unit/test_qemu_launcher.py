@@ -1,0 +1,120 @@
+"""Launcher and boot flow with stand-in processes (no QEMU, no kernel): readiness, failure
+reporting and cleanup."""
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from qemu import boot as bootmod
+from qemu.assets import GuestAssets
+from qemu.cpio import CpioWriter
+from qemu.launcher import Session
+from qemu.qemu_binary import QemuBinary
+
+FAKE_SERVER = textwrap.dedent("""
+    import os, socket, sys, time
+    path = sys.argv[sys.argv.index("--socket") + 1]
+    mode = os.environ.get("FAKE_SERVER_MODE", "ok")
+    print("fake server", sys.argv[1:], flush=True)
+    if mode == "crash":
+        print("boom: no such GPU", flush=True); sys.exit(3)
+    if mode == "ok":
+        s = socket.socket(socket.AF_UNIX); s.bind(path + ".tmp"); s.listen(1)
+        os.rename(path + ".tmp", path)
+    time.sleep(60)
+""")
+
+# Plays QEMU: prints what a guest would print on the serial console, then "powers off".
+FAKE_QEMU = textwrap.dedent("""
+    import os, sys, time
+    mode = os.environ.get("FAKE_QEMU_MODE", "ok")
+    out = sys.stdout
+    out.write("[    0.000000] Booting Linux\\r\\n@@MALI-VDEV-INIT@@ 1.0\\n@@MALI-VDEV-CMD-START@@\\n")
+    out.write("@@MALI-VDEV-OUT@@ " + " ".join(sys.argv[1:3]) + "\\n"); out.flush()
+    if mode == "hang":
+        time.sleep(60)
+    out.write("@@MALI-VDEV-CMD-EXIT 7@@\\n"); out.flush()
+""")
+
+
+@pytest.fixture
+def fakes(tmp_path, monkeypatch):
+    (tmp_path / "server.py").write_text(FAKE_SERVER)
+    (tmp_path / "qemu.py").write_text(FAKE_QEMU)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # scratch dirs land here
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return tmp_path
+
+
+def fake_qemu(tmp_path) -> QemuBinary:
+    return QemuBinary("system", [sys.executable, str(tmp_path / "qemu.py")], version="11.1.3")
+
+
+def scratch_dirs(tmp_path):
+    return list(tmp_path.glob("mali-vdev-run.*"))
+
+
+def test_server_ready_then_everything_removed(fakes):
+    with Session(fake_qemu(fakes)) as s:
+        s.start_server(["--gpu", "g610"], [sys.executable, str(fakes / "server.py")])
+        assert s.socket.exists() and s.server.alive()
+        pid = s.server.proc.pid
+    assert not s.socket.exists() and not scratch_dirs(fakes)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_server_early_exit_shows_its_log(fakes, monkeypatch):
+    monkeypatch.setenv("FAKE_SERVER_MODE", "crash")
+    with pytest.raises(RuntimeError, match="(?s)exited early with status 3.*boom: no such GPU"):
+        with Session(fake_qemu(fakes)) as s:
+            s.start_server([], [sys.executable, str(fakes / "server.py")])
+    assert not scratch_dirs(fakes)
+
+
+def test_server_that_never_listens_times_out(fakes, monkeypatch):
+    monkeypatch.setenv("FAKE_SERVER_MODE", "silent")
+    with pytest.raises(RuntimeError, match="did not create"):
+        with Session(fake_qemu(fakes)) as s:
+            s.start_server([], [sys.executable, str(fakes / "server.py")], timeout_s=0.5)
+    assert not scratch_dirs(fakes)
+
+
+def prepared(tmp_path) -> bootmod.Prepared:
+    base = tmp_path / "base.cpio"
+    w = CpioWriter()
+    w.add_file("init", b"#!/bin/sh\n", 0o755)
+    base.write_bytes(w.to_bytes())
+    for f in ("Image", "virt.dtb"):
+        (tmp_path / f).write_bytes(b"\0")
+    assets = GuestAssets("7.2.13+deb14-arm64", tmp_path / "Image", tmp_path, tmp_path,
+                         tmp_path, {})
+    return bootmod.Prepared(fake_qemu(tmp_path), assets, base, tmp_path / "virt.dtb",
+                            ["-machine", "virt"])
+
+
+def test_boot_flow_collects_output_status_and_logs(fakes):
+    seen = []
+    r = bootmod.boot("true", 20, prepared=prepared(fakes), echo=seen.append,
+                     server_program=[sys.executable, str(fakes / "server.py")], gpu="g610")
+    assert r.status == 7
+    assert r.output == "-machine virt\n" and seen == ["-machine virt"]
+    assert "--gpu" in r.server_log and "g610" in r.server_log
+    assert "@@MALI-VDEV-CMD-EXIT 7@@" in r.console_log
+    assert r.kernel_version == "7.2.13+deb14-arm64" and r.log_dir is None
+    assert not scratch_dirs(fakes)
+
+
+def test_boot_timeout_raises_and_cleans_up(fakes, monkeypatch):
+    monkeypatch.setenv("FAKE_QEMU_MODE", "hang")
+    with pytest.raises(bootmod.BootError, match="timeout") as e:
+        bootmod.boot("true", 1.0, prepared=prepared(fakes), keep_logs=True,
+                     server_program=[sys.executable, str(fakes / "server.py")])
+    r = e.value.result
+    assert r.status is None and "CMD-START" in r.console_log
+    assert r.log_dir and (Path(r.log_dir) / "console.log").exists()
+    assert not scratch_dirs(fakes)
