@@ -123,6 +123,7 @@ def build_rootfs(root: Path | None = None) -> Path:
     with cache.atomic_dir(root) as tmp, open(log, "w") as logf:
         r = subprocess.run(
             ["mmdebstrap", "--variant=apt", "--aptopt=Acquire::Check-Valid-Until \"false\"",
+             "--aptopt=Acquire::Check-Date \"false\"",
              "--include=" + ",".join(ROOTFS_PACKAGES), "sid", str(tmp), mirror],
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if r.returncode != 0:
