@@ -19,8 +19,8 @@ from pathlib import Path
 
 from qemu import assets as guest_assets
 from qemu import cache, devicetree, initramfs, qemu_binary
-from qemu.console import ConsoleMonitor
-from qemu.launcher import Session, machine_args, tail, vfio_user_device
+from qemu.console import OUT, ConsoleMonitor
+from qemu.launcher import Session, machine_args, vfio_user_device
 
 # Read GPU_ID (BAR0 offset 0) through the real PCI -> vfio-user path.
 DEFAULT_GUEST_CMD = "devmem 0x10000000 32"
@@ -98,12 +98,13 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
          gpu: str | None = None, load_panthor: bool = False, log_dir: Path | None = None,
          keep_logs: bool = False, server_args: list[str] = (), extra_append: str = "",
          echo=None, prepared: Prepared | None = None,
-         server_program: list[str] | None = None) -> BootResult:
+         server_program: list[str] | None = None, show_console=None) -> BootResult:
     """Boot the guest, run `guest_cmd` in it, return its output and exit status.
 
     Raises BootError (carrying the partial BootResult and log tails) if the command
     does not finish: timeout, kernel panic, QEMU or server failure.
     `echo(line)` is called live for each output line of the guest command.
+    `show_console(line)` is called live for every console line (kernel messages too).
     `server_program` replaces `python -m mali_gpu` (e.g. a stand-in server in tests).
     """
     p = prepared or setup()
@@ -122,7 +123,8 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
         vm = s.start_qemu(args)
         console_path = s.log_dir / "console.log"
         with open(console_path, "w") as log:
-            mon = ConsoleMonitor(vm.proc.stdout, log, t0, on_output=echo).start()
+            mon = ConsoleMonitor(vm.proc.stdout, log, t0, on_output=echo,
+                                 on_line=show_console).start()
             failure = _wait(mon, vm, s, t0, timeout)
             if failure is None:  # /init powers off; give QEMU a moment to exit by itself
                 try:
@@ -194,13 +196,21 @@ def add_boot_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write console/server/QEMU logs to DIR (kept)")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the logs of the boot (their directory is printed)")
+    parser.add_argument("--show-console", action="store_true",
+                        help="echo the whole serial console (kernel messages) to stderr")
+
+
+def _print_console(line: str) -> None:
+    if OUT not in line:  # the command's own lines go to stdout via `echo`
+        print(f"console| {line}", file=sys.stderr, flush=True)
 
 
 def run_boot(args: argparse.Namespace) -> int:
     try:
         r = boot(args.guest_cmd, args.timeout, gpu=args.gpu, load_panthor=args.load_panthor,
                  log_dir=args.log_dir, keep_logs=args.keep_logs,
-                 echo=lambda line: print(line, flush=True))
+                 echo=lambda line: print(line, flush=True),
+                 show_console=_print_console if getattr(args, "show_console", False) else None)
     except BootError as e:
         print(f"mali-vdev boot failed: {e}", file=sys.stderr)
         return 124 if str(e).startswith("timeout") else 1

@@ -46,6 +46,10 @@ cfg_write() {  # offset(bytes) size(2|4) value
     printf "$bytes" | dd of="$dev/config" bs="$2" seek=$(($1 / $2)) count=1 conv=notrunc 2>/dev/null
 }
 
+# The device tree reserves exactly 2 MiB for the GPU; a bigger BAR0 would overlap PCI space.
+set -- $(head -n1 "$dev/resource")
+[ $(($2 - $1 + 1)) -le $((0x200000)) ] || fail "BAR0 of ${dev##*/} is larger than the 2 MiB DT hole"
+
 # BAR0 -> the hole the device tree reserves; upper half too if the BAR is 64-bit;
 # then COMMAND = MEMORY | MASTER (QEMU only maps the BAR while MEMORY is set).
 bar_lo=$(dd if="$dev/config" bs=1 skip=16 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
