@@ -10,6 +10,7 @@ kills both groups, waits for them and removes the socket and the scratch directo
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -109,7 +110,7 @@ def machine_args(cpu: str = "cortex-a72", smp: int = 1, mem_mb: int = 1024) -> l
 
 
 def vfio_user_device(qemu: QemuBinary, socket: Path) -> str:
-    import json
+    # JSON syntax: `socket` is a struct (SocketAddress), not a plain string.
     return json.dumps({"driver": "vfio-user-pci",
                        "socket": {"type": "unix", "path": qemu.path(socket)},
                        "addr": GUEST_SLOT})
