@@ -1,19 +1,26 @@
 """The virtual Mali GPU as a PCI function: one 2 MiB BAR holding the whole MMIO window.
 
 The guest's device tree places the panthor node over BAR0, so BAR0 offsets are the GPU's
-own register offsets. This object assembles the GPU blocks for one profile and is what the
-vfio-user server talks to.
+own register offsets. This object assembles the blocks for one profile — register file,
+the three interrupt quadruples on one level-triggered line, GPU_CONTROL, the MMU, the MCU
+and the CSG slots — and is what the vfio-user server talks to.
 """
 
 from __future__ import annotations
 
 import logging
 
+from firmware_loader.mcu import Mcu
 from mali_regs.mmio import MMIO_SIZE, regmap_for_arch
 from mali_regs.profiles import get_profile
+from scheduler.csg import CsgSlots
 from vdev.device import Device
 from vdev.pci import Bar, PciIdentity
 
+from .clock import Clock
+from .gpu_control import GpuControl
+from .irq import IrqBlock
+from .mmu import Mmu
 from .regfile import RegisterFile
 
 log = logging.getLogger("mali.device")
@@ -23,19 +30,47 @@ ARM_VENDOR_ID = 0x13B5
 # "other display controller" class, so no guest PCI driver claims the function.
 MALI_VDEV_DEVICE_ID = 0x0001
 CLASS_DISPLAY_OTHER = 0x038000
+DOORBELL_BASE, DOORBELL_STRIDE = 0x80000, 0x10000
 
 
 class MaliDevice(Device):
     bars = [Bar(0, MMIO_SIZE)]
 
-    def __init__(self, gpu: str = "g610"):
+    def __init__(self, gpu: str = "g610", clock: Clock | None = None, coherent: bool = True):
         super().__init__()
         self.profile = get_profile(gpu)
         self.identity = PciIdentity(ARM_VENDOR_ID, MALI_VDEV_DEVICE_ID, CLASS_DISPLAY_OTHER,
                                     revision=self.profile.gpu_id & 0xF)
+        self.clock = clock or Clock()
         self.regmap = regmap_for_arch(self.profile.arch[0])
-        self.regs = RegisterFile(self.regmap, dict(self.profile.regs))
+        values = dict(self.profile.regs)
+        if coherent:
+            # The emulator sees guest memory coherently and the guest DT says dma-coherent;
+            # panthor then requires ACE-Lite in COHERENCY_FEATURES.
+            values["COHERENCY_FEATURES"] = values.get("COHERENCY_FEATURES", 0) | 1
+        self.regs = RegisterFile(self.regmap, values)
+        self._line = False
+        self.gpu_irq = IrqBlock("GPU_IRQ", self.regs, self._update_line)
+        self.job_irq = IrqBlock("JOB_IRQ", self.regs, self._update_line)
+        self.mmu_irq = IrqBlock("MMU_IRQ", self.regs, self._update_line)
+        self.gpu_control = GpuControl(self)
+        self.mmu = Mmu(self)
+        self.mcu = Mcu(self)
+        self.csg_slots = CsgSlots(self.mcu, self.job_irq)
+        for i in range((MMIO_SIZE - DOORBELL_BASE) // DOORBELL_STRIDE):
+            self.regs.on_write(f"DOORBELL[{i}]", self._doorbell_handler(i))
         self._trace = log.isEnabledFor(logging.DEBUG)
+
+    # -- interrupt line ------------------------------------------------------------------
+
+    def _update_line(self) -> None:
+        level = bool(self.gpu_irq.status or self.job_irq.status or self.mmu_irq.status)
+        if level != self._line:
+            self._line = level
+            if self.host is not None:
+                self.host.set_intx(level)
+
+    # -- BAR access ----------------------------------------------------------------------
 
     def bar_read(self, bar: int, offset: int, width: int) -> int:
         value = self.regs.read(offset, width)
@@ -48,8 +83,41 @@ class MaliDevice(Device):
             log.debug("write %s", self.regmap.decode(offset, value, width * 8))
         self.regs.write(offset, width, value)
 
+    # -- block interplay -----------------------------------------------------------------
+
+    def _doorbell_handler(self, index: int):
+        def write(reg, value, mask):
+            if value & 1:
+                self.mcu.doorbell(index)
+        return write
+
+    def csg_doorbell(self, slot: int) -> None:
+        self.csg_slots.doorbell(slot)
+
+    def cache_flushed(self) -> None:
+        self.mmu.invalidate_all()
+
+    def gpu_reset(self, hard: bool = False) -> None:
+        """GPU_COMMAND soft/hard reset: everything but the IRQ masks back to power-on state."""
+        log.info("GPU %s reset", "hard" if hard else "soft")
+        masks = {n: self.regs[n] for n in ("GPU_IRQ_MASK", "JOB_IRQ_MASK", "MMU_IRQ_MASK")}
+        timestamp_offset = self.regs["TIMESTAMP_OFFSET"]
+        self.regs.reset()
+        for n, v in masks.items():
+            self.regs[n] = v
+        self.regs["TIMESTAMP_OFFSET"] = timestamp_offset
+        self.gpu_control.reset()
+        self.mmu.reset()
+        self.mcu.reset()
+        self.csg_slots.reset()
+        self._update_line()
+
     def reset(self) -> None:
+        """PCI DEVICE_RESET: power-on state, masks included."""
         log.info("device reset: registers back to their power-on values")
         self.regs.reset()
-        if self.host is not None:
-            self.host.set_intx(False)
+        self.gpu_control.reset()
+        self.mmu.reset()
+        self.mcu.reset()
+        self.csg_slots.reset()
+        self._update_line()
