@@ -151,7 +151,6 @@ class PciConfigSpace:
         """Apply a write byte-range; returns notes on ignored parts (for the caller's log)."""
         notes: list[str] = []
         end = offset + len(data)
-        old_command = self.command
         for reg_off, reg_len, handler in self._write_rules():
             lo, hi = max(offset, reg_off), min(end, reg_off + reg_len)
             if lo >= hi:
@@ -168,8 +167,6 @@ class PciConfigSpace:
         ro = [o for o in range(offset, end) if o not in covered]
         if ro:
             notes.append(f"ignored write to read-only {config_register_name(ro[0])}")
-        if self.command != old_command:
-            notes.append(f"COMMAND 0x{old_command:04x} -> 0x{self.command:04x}")
         return notes
 
     def _write_rules(self):

@@ -366,7 +366,9 @@ class Server:
         fds, msg.fds = msg.fds, []
         what = self.interrupts.set_irqs(req.flags, req.index, req.start, req.count, fds,
                                         bytes(msg.payload[P.IRQ_SET_SIZE:]))
-        log.info("SET_IRQS %s", what)
+        # INTx unmasks arrive after every interrupt under TCG: keep them out of INFO.
+        log.log(logging.DEBUG if req.flags & P.IRQ_SET_ACTION_MASK_ALL != P.IRQ_SET_ACTION_TRIGGER
+                else logging.INFO, "SET_IRQS %s", what)
         return b""
 
     # -- region access -------------------------------------------------------------------
@@ -420,8 +422,11 @@ class Server:
 
     def _write_region(self, region: int, offset: int, data) -> None:
         if region == P.PCI_CONFIG_REGION_INDEX:
+            old_command = self.config.command
             for note in self.config.write(offset, bytes(data)):
-                log.info("config write %s: %s", config_register_name(offset), note)
+                log.debug("config write %s: %s", config_register_name(offset), note)
+            if self.config.command != old_command:
+                log.info("PCI COMMAND 0x%04x -> 0x%04x", old_command, self.config.command)
             self.interrupts.set_intx_disabled(bool(self.config.command & COMMAND_INTX_DISABLE))
             return
         with self.device.lock:
