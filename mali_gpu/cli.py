@@ -13,7 +13,8 @@ def _serve(args) -> int:
 
     from .device import MaliDevice
 
-    device = MaliDevice(args.gpu)
+    from .clock import Clock
+    device = MaliDevice(args.gpu, clock=Clock(timestamp_hz=args.timestamp_hz))
     server = Server(device, args.socket)
     try:
         server.listen()
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the virtual GPU on a vfio-user socket")
     s.add_argument("--socket", required=True, help="unix socket path QEMU's vfio-user-pci connects to")
     s.add_argument("--gpu", default="g610", help="GPU profile (default g610)")
+    s.add_argument("--timestamp-hz", type=int, default=62_500_000,
+                   help="GPU TIMESTAMP frequency; must equal the guest's CNTFRQ (QEMU: 62.5 MHz for "
+                        "cortex-a72, 1 GHz for -cpu max)")
     s.set_defaults(func=_serve)
 
     b = sub.add_parser("boot", help="boot the Debian arm64 guest with the GPU attached and run a command")
