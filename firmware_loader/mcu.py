@@ -164,7 +164,7 @@ class Mcu:
             if index == 0:
                 self._global_doorbell()
             else:
-                self.dev.csg_doorbell(index - 1)
+                self.dev.cs_doorbell(index)
         except MmuFault as e:
             log.error("MCU lost access to the shared section while serving doorbell %d: %s", index, e)
             self._set_status(MCU_FATAL)

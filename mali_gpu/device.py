@@ -14,6 +14,7 @@ from firmware_loader.mcu import Mcu
 from mali_regs.mmio import MMIO_SIZE, regmap_for_arch
 from mali_regs.profiles import get_profile
 from scheduler.csg import CsgSlots
+from scheduler.engine import Engine
 from vdev.device import Device
 from vdev.pci import Bar, PciIdentity
 
@@ -36,7 +37,8 @@ DOORBELL_BASE, DOORBELL_STRIDE = 0x80000, 0x10000
 class MaliDevice(Device):
     bars = [Bar(0, MMIO_SIZE)]
 
-    def __init__(self, gpu: str = "g610", clock: Clock | None = None, coherent: bool = True):
+    def __init__(self, gpu: str = "g610", clock: Clock | None = None, coherent: bool = True,
+                 engine_thread: bool = True):
         super().__init__()
         self.profile = get_profile(gpu)
         self.identity = PciIdentity(ARM_VENDOR_ID, MALI_VDEV_DEVICE_ID, CLASS_DISPLAY_OTHER,
@@ -56,10 +58,17 @@ class MaliDevice(Device):
         self.gpu_control = GpuControl(self)
         self.mmu = Mmu(self)
         self.mcu = Mcu(self)
-        self.csg_slots = CsgSlots(self.mcu, self.job_irq)
+        self.engine = Engine(self)
+        self.engine_thread = engine_thread
+        self.csg_slots = CsgSlots(self.mcu, self.job_irq, self.engine)
         for i in range((MMIO_SIZE - DOORBELL_BASE) // DOORBELL_STRIDE):
             self.regs.on_write(f"DOORBELL[{i}]", self._doorbell_handler(i))
         self._trace = log.isEnabledFor(logging.DEBUG)
+
+    def attach(self, host) -> None:
+        super().attach(host)
+        if self.engine_thread:
+            self.engine.start()
 
     # -- interrupt line ------------------------------------------------------------------
 
@@ -93,6 +102,9 @@ class MaliDevice(Device):
 
     def csg_doorbell(self, slot: int) -> None:
         self.csg_slots.doorbell(slot)
+
+    def cs_doorbell(self, doorbell: int) -> None:
+        self.csg_slots.cs_doorbell(doorbell)
 
     def cache_flushed(self) -> None:
         self.mmu.invalidate_all()

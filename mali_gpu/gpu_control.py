@@ -34,12 +34,18 @@ class GpuControl:
                 regs.on_write(f"{dom}_PWRON", self._power(dom, True))
                 regs.on_write(f"{dom}_PWROFF", self._power(dom, False))
         regs.on_write("GPU_COMMAND", self._command)
-        regs.on_read("TIMESTAMP", lambda r: (dev.clock.timestamp() + regs["TIMESTAMP_OFFSET"]) & (1 << 64) - 1)
-        regs.on_read("CYCLE_COUNT", lambda r: dev.clock.cycles())
+        regs.on_read("TIMESTAMP", lambda r: self.timestamp())
+        regs.on_read("CYCLE_COUNT", lambda r: self.cycles())
         self.flush_id = 1
         regs.on_read("LATEST_FLUSH_ID", lambda r: self.flush_id)
         self.flushes = 0
         self.resets = 0
+
+    def timestamp(self) -> int:
+        return (self.dev.clock.timestamp() + self.regs["TIMESTAMP_OFFSET"]) & (1 << 64) - 1
+
+    def cycles(self) -> int:
+        return self.dev.clock.cycles()
 
     def _power(self, dom: str, on: bool):
         ready = f"{dom}_READY"

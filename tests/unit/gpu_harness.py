@@ -17,6 +17,7 @@ from mali_regs.mmio import MALI_MMIO
 from vdev.device import DeviceHost
 from vdev.dma import DmaSpace
 from vdev.irq import Interrupts
+from mali_regs import csf_iface as I
 from vdev import protocol as P
 
 RAM_BASE = 0x40000000
@@ -109,7 +110,7 @@ class Gpu:
         self.dma.map(RAM_BASE, self.ram.size, P.DMA_FLAG_READ | P.DMA_FLAG_WRITE, os.dup(self.ram.fd))
         self.irqs = Interrupts()
         self.clock = ManualClock(timestamp_hz=62_500_000)
-        self.dev = MaliDevice(profile, clock=self.clock)
+        self.dev = MaliDevice(profile, clock=self.clock, engine_thread=False)  # tests step the engine
         self.dev.attach(DeviceHost(self.irqs, self.dma))
 
     def off(self, name: str) -> int:
@@ -131,3 +132,45 @@ class Gpu:
         self.dma.unmap_all()
         self.ram.mm.close()
         os.close(self.ram.fd)
+
+
+SHARED = 0x04000000
+GLB_IN, GLB_OUT = SHARED + 0x2000, SHARED + 0x6000
+JOB_GLOBAL = 1 << 31
+
+
+def glb_bits(*names):
+    reg = I.GLB_INPUT["GLB_REQ"]
+    return sum(reg.field(n).mask for n in names)
+
+
+class Driver:
+    """The part of panthor_fw.c this needs: load the shared section, program AS0, boot."""
+
+    def __init__(self, gpu):
+        self.gpu = gpu
+        self.shared_pa = gpu.ram.alloc(0x10000)
+        self.pt = PageTables(gpu.ram)
+        self.pt.map(SHARED, self.shared_pa, 0x10000)
+        gpu.write("AS_TRANSTAB[0]", self.pt.root)
+        gpu.write("AS_TRANSCFG[0]", TRANSCFG_4K_48)
+        gpu.write("AS_COMMAND[0]", 1)
+        gpu.write("JOB_IRQ_CLEAR", 0xFFFFFFFF)
+        gpu.write("JOB_IRQ_MASK", 0xFFFFFFFF)
+
+    def u32(self, va, value=None):
+        return self.gpu.ram.u32(self.shared_pa + va - SHARED, value)
+
+    def ack_job_irq(self):
+        st = self.gpu.read("JOB_IRQ_STATUS")
+        self.gpu.write("JOB_IRQ_CLEAR", st)
+        return st
+
+    def toggle(self, mask):
+        req, ack = self.u32(GLB_IN), self.u32(GLB_OUT)
+        self.u32(GLB_IN, ((ack ^ mask) & mask) | (req & ~mask))
+
+    def doorbell(self, n=0):
+        self.gpu.write(f"DOORBELL[{n}]", 1)
+
+

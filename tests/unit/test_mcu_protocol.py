@@ -4,46 +4,7 @@ import pytest
 
 from mali_regs import csf_iface as I
 
-from .gpu_harness import Gpu, PageTables, TRANSCFG_4K_48
-
-SHARED = 0x04000000
-GLB_IN, GLB_OUT = SHARED + 0x2000, SHARED + 0x6000
-JOB_GLOBAL = 1 << 31
-
-
-def bits(*names):
-    reg = I.GLB_INPUT["GLB_REQ"]
-    return sum(reg.field(n).mask for n in names)
-
-
-class Driver:
-    """The part of panthor_fw.c this needs: load the shared section, program AS0, boot."""
-
-    def __init__(self, gpu):
-        self.gpu = gpu
-        self.shared_pa = gpu.ram.alloc(0x10000)
-        self.pt = PageTables(gpu.ram)
-        self.pt.map(SHARED, self.shared_pa, 0x10000)
-        gpu.write("AS_TRANSTAB[0]", self.pt.root)
-        gpu.write("AS_TRANSCFG[0]", TRANSCFG_4K_48)
-        gpu.write("AS_COMMAND[0]", 1)
-        gpu.write("JOB_IRQ_CLEAR", 0xFFFFFFFF)
-        gpu.write("JOB_IRQ_MASK", 0xFFFFFFFF)
-
-    def u32(self, va, value=None):
-        return self.gpu.ram.u32(self.shared_pa + va - SHARED, value)
-
-    def ack_job_irq(self):
-        st = self.gpu.read("JOB_IRQ_STATUS")
-        self.gpu.write("JOB_IRQ_CLEAR", st)
-        return st
-
-    def toggle(self, mask):
-        req, ack = self.u32(GLB_IN), self.u32(GLB_OUT)
-        self.u32(GLB_IN, ((ack ^ mask) & mask) | (req & ~mask))
-
-    def doorbell(self, n=0):
-        self.gpu.write(f"DOORBELL[{n}]", 1)
+from .gpu_harness import GLB_IN, GLB_OUT, JOB_GLOBAL, SHARED, Driver, Gpu, glb_bits as bits
 
 
 @pytest.fixture

@@ -1,0 +1,111 @@
+"""The engine: a worker thread that runs command streams in bounded slices.
+
+Doorbells and CSG requests only mark work and kick the engine; register accesses never
+wait for it. Each slice runs one stream for at most SLICE instructions with the device lock
+held, then releases the lock, so an endless loop in one queue cannot starve other queues,
+other groups or the register interface — the driver's own job timeout recovers it.
+Blocked SYNC_WAITs are re-evaluated after every sync-object write by any stream and, since
+the CPU can also write sync objects, on a short poll while any stream waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from mali_gpu.pagetable import MmuFault
+
+from .stream import CsFatal, Interpreter
+
+if TYPE_CHECKING:
+    from mali_gpu.device import MaliDevice
+
+log = logging.getLogger("mali.engine")
+
+SLICE = 256
+POLL_S = 0.002
+
+
+class Engine:
+    def __init__(self, dev: "MaliDevice"):
+        self.dev = dev
+        self._kick = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.slices = 0
+        self.instructions = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="mali-engine", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def _loop(self) -> None:
+        while not self._stop:
+            busy, waiting = self.run_once()
+            if busy:
+                continue
+            self._kick.wait(POLL_S if waiting else None)
+            self._kick.clear()
+
+    def run_once(self) -> tuple[bool, bool]:
+        """One round: a slice for every runnable stream. Returns (more work, someone waits)."""
+        busy = waiting = False
+        dev = self.dev
+        with dev.lock:
+            slots = dev.csg_slots
+            candidates = [(slot, cs) for slot in slots.slots if slot.running for cs in slot.streams
+                          if cs.running and cs.frames]
+        for slot, cs in candidates:
+            with dev.lock:
+                if not (slot.running and cs.running and cs.frames):
+                    continue  # changed while the lock was released
+                result = self._slice(slot, cs)
+                if result == "budget":
+                    busy = True
+                elif result == "blocked":
+                    waiting = True
+                if cs.sync_dirty:
+                    cs.sync_dirty = False
+                    slots.report_sync_update(slot)
+                    busy = True  # other streams may be waiting on what was written
+                if result in ("idle", "blocked", "fatal") and all(
+                        not s.running or not s.frames or s.wait is not None or s.fatal is not None
+                        or self._is_idle(s) for s in slot.streams):
+                    slots.report_idle(slot)
+        return busy, waiting
+
+    @staticmethod
+    def _is_idle(cs) -> bool:
+        f = cs.frames[0]
+        return len(cs.frames) == 1 and f.pc == f.end
+
+    def _slice(self, slot, cs) -> str:
+        dev = self.dev
+        interp = Interpreter(dev.mmu[0], dev.gpu_control)
+        aspace = dev.mmu[slot.as_index]
+        before = cs.instructions
+        try:
+            result = interp.run(cs, aspace, SLICE)
+            interp.publish_extract(cs, result == "budget")
+        except CsFatal as fatal:
+            dev.csg_slots.report_fatal(slot, cs, fatal)
+            result = "fatal"
+        except MmuFault as fault:  # already reported to the driver by the MMU
+            dev.csg_slots.report_fatal(slot, cs, CsFatal(fault.exception_type, fault.va & 0xFFFFFFFF,
+                                                         f"GPU memory access: {fault}"))
+            result = "fatal"
+        self.slices += 1
+        self.instructions += cs.instructions - before
+        return result

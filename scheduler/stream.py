@@ -1,0 +1,354 @@
+"""One command stream (a CS slot of a CSG) and the interpreter of its instructions.
+
+Execution state: the register file, a stack of frames (the ring at the bottom, CALLed
+buffers above it), scoreboard slots holding asynchronous work not yet completed, and the
+reason the stream is blocked, if it is. Every memory access goes through the group's
+address space, so a bad address is a real MMU fault (reported by the MMU) and a CS fatal.
+
+Asynchronous instructions (FLUSH_CACHE2, SYNC_ADD/SET, STORE_STATE, HEAP_OPERATION,
+TRACE_POINT) first wait for the scoreboard slots in their wait mask, then are queued on their
+signal slot; WAIT completes the slots it names, and a stream that runs out of work completes
+all of them. So scoreboards really order the work, as on hardware, with zero latency.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from mali_gpu.pagetable import ACCESS_EXECUTE, ACCESS_READ, MmuFault
+
+from . import isa
+from .isa import Op
+
+if TYPE_CHECKING:
+    from mali_gpu.mmu import AddressSpace
+
+log = logging.getLogger("mali.cs")
+
+# CS fault/fatal exception types (drm_panthor_exception_type)
+EXC_CS_INSTR_INVALID = 0x49
+EXC_CALL_STACK_OVERFLOW = 0x4A
+EXC_INSTR_INVALID_PC = 0x50
+
+MAX_CALL_DEPTH = 8
+
+# CS_STATUS_BLOCKED_REASON
+UNBLOCKED, SB_WAIT, PROGRESS_WAIT, SYNC_WAIT, DEFERRED, RESOURCE, FLUSH = range(7)
+
+
+class CsFatal(Exception):
+    def __init__(self, exception_type: int, info: int, why: str):
+        super().__init__(why)
+        self.exception_type = exception_type
+        self.info = info
+        self.why = why
+
+
+@dataclass
+class Frame:
+    """Where a level of the call stack fetches from. The ring frame's pc is the extract offset."""
+
+    ring: bool
+    pc: int
+    end: int
+
+
+@dataclass
+class SyncWait:
+    addr: int
+    value: int
+    is64: bool
+    cond: int           # 0 LE (wait while <=), 1 GT: see satisfied()
+    error_reject: bool
+
+    def satisfied(self, current: int) -> bool:
+        # SYNC_WAIT cond GT: proceed once [addr] > value; LE: once [addr] <= value.
+        return current > self.value if self.cond == 1 else current <= self.value
+
+
+@dataclass
+class Ring:
+    base: int = 0          # GPU VA in the group's address space
+    size: int = 0
+    input_va: int = 0      # MCU VA (AS0) of the insert/extract page
+    output_va: int = 0     # MCU VA of the output extract/active page
+
+
+class CommandStream:
+    def __init__(self, slot: int, index: int, reg_count: int, scoreboards: int):
+        self.slot = slot
+        self.index = index
+        self.regs = [0] * reg_count
+        self.scoreboards = scoreboards
+        self.pending: list[list[Callable[[], None]]] = [[] for _ in range(scoreboards)]
+        self.frames: list[Frame] = []
+        self.ring = Ring()
+        self.running = False       # CS_REQ STATE=START and the group is on a slot
+        self.wait: SyncWait | None = None
+        self.fatal: CsFatal | None = None
+        self.progress = 0
+        self.instructions = 0
+        self.error = 0             # error state propagated to sync objects
+        self.heap = 0
+        self.exception_handlers: dict[int, tuple[int, int]] = {}
+        self.sync_dirty = False    # a sync object was written since the CSG last reported it
+
+    # -- registers ---------------------------------------------------------------------
+
+    def r(self, n: int) -> int:
+        if n >= len(self.regs):
+            raise CsFatal(EXC_CS_INSTR_INVALID, n, f"register r{n} beyond the {len(self.regs)} CS registers")
+        return self.regs[n]
+
+    def d(self, n: int) -> int:
+        return self.r(n) | self.r(n + 1) << 32
+
+    def set_r(self, n: int, v: int) -> None:
+        self.r(n)
+        self.regs[n] = v & 0xFFFFFFFF
+
+    def set_d(self, n: int, v: int) -> None:
+        self.set_r(n, v)
+        self.set_r(n + 1, v >> 32)
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def cmd_ptr(self) -> int:
+        if not self.frames:
+            return 0
+        f = self.frames[-1]
+        return self.ring.base + (f.pc & (self.ring.size - 1)) if f.ring else f.pc
+
+    @property
+    def pending_mask(self) -> int:
+        return sum(1 << i for i, q in enumerate(self.pending) if q)
+
+    def drain(self, mask: int) -> None:
+        """Complete the asynchronous work queued on the scoreboard slots in `mask`."""
+        for i, q in enumerate(self.pending):
+            if mask & (1 << i) and q:
+                work, self.pending[i] = q, []
+                for op in work:
+                    op()
+
+    def start(self, ring: Ring, extract: int) -> None:
+        self.ring = ring
+        self.frames = [Frame(True, extract, extract)]
+        self.running = True
+        self.fatal = None
+        self.wait = None
+
+
+class Interpreter:
+    """Executes one stream's instructions against its group's address space."""
+
+    def __init__(self, mcu_as: "AddressSpace", clock):
+        self.mcu_as = mcu_as
+        self.clock = clock  # timestamps and cycle counts for STORE_STATE
+
+    # -- ring pointers (MCU side, AS0) ----------------------------------------------------
+
+    def insert(self, cs: CommandStream) -> int:
+        return self.mcu_as.read_u64(cs.ring.input_va)
+
+    def publish_extract(self, cs: CommandStream, active: bool) -> None:
+        ring_frame = cs.frames[0] if cs.frames else None
+        if ring_frame is not None:
+            self.mcu_as.write_u64(cs.ring.output_va, ring_frame.pc)
+        self.mcu_as.write_u32(cs.ring.output_va + 8, 1 if active else 0)
+
+    # -- execution -----------------------------------------------------------------------
+
+    def run(self, cs: CommandStream, aspace: "AddressSpace", budget: int) -> str:
+        """Run up to `budget` instructions: 'idle', 'blocked' or 'budget' (raises CsFatal, MmuFault).
+
+        Asynchronous work still queued when the slice ends completes with it: zero latency,
+        but only after everything the stream ordered before it."""
+        if cs.wait is not None:
+            if not self._wait_done(cs, aspace):
+                return "blocked"
+            cs.wait = None
+            self._advance(cs)
+        for _ in range(budget):
+            f = cs.frames[-1]
+            if f.ring:
+                if f.pc == f.end:
+                    f.end = self.insert(cs)
+                    if f.pc == f.end:
+                        cs.drain(-1)
+                        return "idle"
+                    if (f.end - f.pc) & 7 or f.end - f.pc > cs.ring.size:
+                        raise CsFatal(EXC_INSTR_INVALID_PC, f.end,
+                                      f"ring insert 0x{f.end:x} is not a whole number of instructions past extract "
+                                      f"0x{f.pc:x} within the 0x{cs.ring.size:x}-byte ring")
+                va = cs.ring.base + (f.pc & (cs.ring.size - 1))
+            else:
+                if f.pc >= f.end:
+                    cs.frames.pop()
+                    continue
+                va = f.pc
+            raw = int.from_bytes(aspace.read(va, 8, ACCESS_EXECUTE), "little")
+            try:
+                instr = isa.decode(raw)
+            except isa.InvalidInstruction as e:
+                raise CsFatal(EXC_CS_INSTR_INVALID, raw & 0xFFFFFFFF,
+                              f"invalid instruction 0x{raw:016x} at 0x{va:x}: {e.reason}") from None
+            cs.instructions += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("CSG%d CS%d 0x%x: %s", cs.slot, cs.index, va, isa.disassemble(instr))
+            if self._execute(cs, aspace, instr, va):
+                self._advance(cs)
+            elif cs.wait is not None:
+                cs.drain(-1)
+                return "blocked"
+        cs.drain(-1)
+        return "budget"
+
+    def _advance(self, cs: CommandStream) -> None:
+        cs.frames[-1].pc += 8
+
+    def _wait_done(self, cs: CommandStream, aspace) -> bool:
+        w = cs.wait
+        size = 8 if w.is64 else 4
+        current = int.from_bytes(aspace.read(w.addr, size), "little")
+        return w.satisfied(current)
+
+    def _execute(self, cs: CommandStream, aspace, ins: isa.Instr, va: int) -> bool:
+        """Execute one instruction; False if the pc must not advance (blocked or jumped)."""
+        op = ins.op
+        if op == Op.NOP:
+            pass
+        elif op == Op.MOVE48:
+            cs.set_d(ins.dst, ins.imm)
+        elif op == Op.MOVE32:
+            cs.set_r(ins.dst, ins.imm)
+        elif op == Op.ADD_IMM32:
+            cs.set_r(ins.dst, cs.r(ins.src) + ins.imm)
+        elif op == Op.ADD_IMM64:
+            cs.set_d(ins.dst, cs.d(ins.src) + ins.imm)
+        elif op == Op.UMIN32:
+            cs.set_r(ins.dst, min(cs.r(ins.src0), cs.r(ins.src1)))
+        elif op == Op.WAIT:
+            cs.drain(ins.wait_mask)
+            cs.progress += ins.progress_inc
+        elif op == Op.LOAD_MULTIPLE:
+            self._load_multiple(cs, aspace, ins)
+        elif op == Op.STORE_MULTIPLE:
+            self._store_multiple(cs, aspace, ins)
+        elif op == Op.BRANCH:
+            if self._condition(ins.cond, cs.r(ins.value)):
+                cs.frames[-1].pc += 8 + 8 * ins.offset
+                return False
+        elif op in (Op.CALL, Op.JUMP):
+            return self._call(cs, ins, op == Op.JUMP, va)
+        elif op == Op.FLUSH_CACHE2:
+            cs.drain(ins.wait_mask)
+            cs.pending[ins.signal_slot].append(lambda: None)  # caches are coherent here
+        elif op in (Op.SYNC_ADD32, Op.SYNC_SET32, Op.SYNC_ADD64, Op.SYNC_SET64):
+            self._sync_update(cs, aspace, ins)
+        elif op in (Op.SYNC_WAIT32, Op.SYNC_WAIT64):
+            cs.wait = SyncWait(cs.d(ins.addr), cs.r(ins.data) if op == Op.SYNC_WAIT32 else cs.d(ins.data),
+                               op == Op.SYNC_WAIT64, ins.cond, bool(ins.error_reject))
+            if self._wait_done(cs, aspace):
+                cs.wait = None
+            else:
+                return False
+        elif op == Op.STORE_STATE:
+            self._store_state(cs, aspace, ins)
+        elif op == Op.PROGRESS_STORE:
+            cs.set_d(ins.src, cs.progress)  # the progress counter is 64-bit
+        elif op == Op.PROGRESS_LOAD:
+            cs.progress = cs.d(ins.dst)
+        elif op == Op.ERROR_BARRIER:
+            cs.drain(-1)
+            cs.error = 0
+        elif op == Op.HEAP_SET:
+            cs.heap = cs.d(ins.addr)
+        elif op == Op.HEAP_OPERATION:
+            cs.drain(ins.wait_mask)
+            cs.pending[ins.signal_slot].append(lambda: None)
+        elif op == Op.TRACE_POINT:
+            cs.drain(ins.wait_mask)
+            log.info("CSG%d CS%d TRACE_POINT r%d..r%d = %s", cs.slot, cs.index, ins.base, ins.base + ins.count - 1,
+                     [hex(cs.r(ins.base + i)) for i in range(ins.count)])
+            cs.pending[ins.signal_slot].append(lambda: None)
+        elif op == Op.SET_EXCEPTION_HANDLER:
+            cs.exception_handlers[ins.exception_type] = (cs.d(ins.addr), cs.r(ins.length))
+        elif op in (Op.REQ_RESOURCE, Op.SET_SB_ENTRY, Op.PROT_REGION, Op.PROGRESS_WAIT):
+            pass  # resources are always available; one endpoint; no protected mode
+        elif op.name.startswith(("RUN_", "FINISH_")):
+            raise CsFatal(EXC_CS_INSTR_INVALID, int(op),
+                          f"{op.name} at 0x{va:x} needs shader cores, which this virtual GPU does not emulate yet")
+        else:
+            raise CsFatal(EXC_CS_INSTR_INVALID, int(op), f"{op.name} at 0x{va:x} is not implemented")
+        return True
+
+    @staticmethod
+    def _condition(cond: int, v: int) -> bool:
+        s = v - (1 << 32) if v & 0x80000000 else v  # conditions compare the signed value with 0
+        return (s <= 0, s > 0, s == 0, s != 0, s < 0, s >= 0, True, False)[cond & 7]
+
+    def _call(self, cs: CommandStream, ins, jump: bool, va: int) -> bool:
+        target, length = cs.d(ins.addr), cs.r(ins.length)
+        if target & 7 or length & 7:
+            raise CsFatal(EXC_INSTR_INVALID_PC, target,
+                          f"{'JUMP' if jump else 'CALL'} at 0x{va:x} to 0x{target:x} length {length}: not 8-byte aligned")
+        if jump:
+            if cs.frames[-1].ring:
+                raise CsFatal(EXC_INSTR_INVALID_PC, target, f"JUMP at 0x{va:x} from the ring itself")
+            cs.frames[-1] = Frame(False, target, target + length)
+            return False
+        if len(cs.frames) > MAX_CALL_DEPTH:
+            raise CsFatal(EXC_CALL_STACK_OVERFLOW, len(cs.frames),
+                          f"CALL at 0x{va:x} exceeds the call depth of {MAX_CALL_DEPTH}")
+        self._advance(cs)  # return address
+        cs.frames.append(Frame(False, target, target + length))
+        return False
+
+    def _load_multiple(self, cs: CommandStream, aspace, ins) -> None:
+        base_va = cs.d(ins.addr) + ins.offset
+        regs = [i for i in range(16) if ins.mask & (1 << i)]
+        if not regs:
+            return
+        data = aspace.read(base_va, 4 * (regs[-1] + 1), ACCESS_READ)
+        for i in regs:
+            cs.set_r(ins.base + i, int.from_bytes(data[4 * i:4 * i + 4], "little"))
+
+    def _store_multiple(self, cs: CommandStream, aspace, ins) -> None:
+        base_va = cs.d(ins.addr) + ins.offset
+        for i in range(16):
+            if ins.mask & (1 << i):
+                aspace.write_u32(base_va + 4 * i, cs.r(ins.base + i))
+
+    def _store_state(self, cs: CommandStream, aspace, ins) -> None:
+        cs.drain(ins.wait_mask)
+        addr = cs.d(ins.addr) + ins.offset
+        state = ins.state
+        value = {0: self.clock.timestamp, 1: self.clock.cycles}.get(state)
+        v = value() if value else (cs.error if state == 3 else 0)
+
+        def store():
+            aspace.write_u64(addr, v)
+        cs.pending[ins.signal_slot].append(store)
+
+    def _sync_update(self, cs: CommandStream, aspace, ins) -> None:
+        cs.drain(ins.wait_mask)
+        is64 = ins.op in (Op.SYNC_ADD64, Op.SYNC_SET64)
+        add = ins.op in (Op.SYNC_ADD32, Op.SYNC_ADD64)
+        addr = cs.d(ins.addr)
+        data = cs.d(ins.data) if is64 else cs.r(ins.data)
+        size = 8 if is64 else 4
+        mask = (1 << (8 * size)) - 1
+        error = cs.error if ins.error_propagate else 0
+
+        def update():
+            value = data
+            if add:
+                value = (int.from_bytes(aspace.read(addr, size), "little") + data) & mask
+            aspace.write(addr, value.to_bytes(size, "little"))
+            aspace.write_u32(addr + size, error)  # the sync object's error/status word
+            cs.sync_dirty = True
+        cs.pending[ins.signal_slot].append(update)

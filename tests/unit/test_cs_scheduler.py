@@ -1,0 +1,284 @@
+"""CSG slots and the CS interpreter, driven as panthor drives them (no QEMU).
+
+The driver model programs AS0 (MCU) with the shared section and the queue I/O pages, and a
+user address space with a ring buffer, user command buffers and sync objects; instructions
+are assembled with scheduler.isa.encode and the engine is stepped by hand.
+"""
+
+import pytest
+
+from mali_regs import csf_iface as I
+from scheduler.isa import Op, encode
+
+from .gpu_harness import SHARED, TRANSCFG_4K_48, Driver, Gpu, PageTables
+
+RING_VA, RING_SIZE = 0x10_0000, 0x1000
+BUF_VA = 0x20_0000          # user data, 64 KiB
+CODE_VA = 0x30_0000         # user command buffers, 64 KiB
+SYNC_VA = 0x40_0000         # sync objects
+QUEUE_IO_VA = 0x0500_0000   # MCU VA of the ring input/output pages (one pair per stream)
+SUSPEND_VA = 0x0510_0000    # MCU VA of the suspend buffers
+USER_AS = 1
+
+
+class Group:
+    """One group of `nstreams` queues on CSG slot `slot`, its VM on AS1."""
+
+    def __init__(self, gpu: Gpu, d: Driver, slot: int = 0, nstreams: int = 1, as_index: int = USER_AS):
+        self.gpu, self.d, self.slot, self.as_index = gpu, d, slot, as_index
+        ram = gpu.ram
+        self.pt = PageTables(ram)
+        self.pa = {}
+        for va, size in ((RING_VA, RING_SIZE * 4), (BUF_VA, 0x10000), (CODE_VA, 0x10000), (SYNC_VA, 0x1000)):
+            self.pa[va] = ram.alloc(size)
+            self.pt.map(va, self.pa[va], size)
+        gpu.write(f"AS_TRANSTAB[{as_index}]", self.pt.root)
+        gpu.write(f"AS_TRANSCFG[{as_index}]", TRANSCFG_4K_48)
+        gpu.write(f"AS_COMMAND[{as_index}]", 1)
+        self.io_pa = ram.alloc(0x2000 * 8)
+        d.pt.map(QUEUE_IO_VA + slot * 0x10000, self.io_pa, 0x2000 * 8)
+        self.susp_pa = ram.alloc(0x4000)
+        d.pt.map(SUSPEND_VA + slot * 0x4000, self.susp_pa, 0x4000)
+        gpu.write("AS_COMMAND[0]", 2)  # LOCK/UNLOCK after editing AS0's tables, like panthor
+        self.nstreams = nstreams
+        self.insert = [0] * nstreams
+        mcu = gpu.dev.mcu
+        for j in range(nstreams):
+            ci = mcu.cs(I.CS_INPUT, slot, j)
+            ci["CS_RINGBUF_BASE"] = RING_VA + j * RING_SIZE
+            ci["CS_RINGBUF_SIZE"] = RING_SIZE
+            ci["CS_RINGBUF_INPUT"] = self.io_va(j)
+            ci["CS_RINGBUF_OUTPUT"] = self.io_va(j) + 0x1000
+            ci["CS_CONFIG"] = (slot + 1) << 8
+            ci["CS_ACK_IRQ_MASK"] = 0xFFFFFFFF
+            ci["CS_REQ"] = (ci["CS_REQ"] & ~7) | 1 | (1 << 8) | (1 << 10)  # START, IDLE_SYNC_WAIT, IDLE_EMPTY
+        ci = mcu.csg(I.CSG_INPUT, slot)
+        ci["CSG_CONFIG"] = as_index
+        ci["CSG_SUSPEND_BUF"] = SUSPEND_VA + slot * 0x4000
+        ci["CSG_ACK_IRQ_MASK"] = 0xFFFFFFFF
+        ci["CSG_EP_REQ"] = 0xF << 28 | 0x10404
+        self.request(1, toggle=1 << 4)  # START + ENDPOINT_CONFIG
+
+    def io_va(self, j):
+        return QUEUE_IO_VA + self.slot * 0x10000 + j * 0x2000
+
+    def request(self, state=None, toggle=0):
+        mcu = self.gpu.dev.mcu
+        ci, co = mcu.csg(I.CSG_INPUT, self.slot), mcu.csg(I.CSG_OUTPUT, self.slot)
+        req, ack = ci["CSG_REQ"], co["CSG_ACK"]
+        if state is not None:
+            req = (req & ~7) | state
+        req = ((ack ^ toggle) & toggle) | (req & ~toggle)
+        ci["CSG_REQ"] = req
+        gin = mcu.glb(I.GLB_INPUT)
+        gout = mcu.glb(I.GLB_OUTPUT)
+        gin["GLB_DB_REQ"] = gout["GLB_DB_ACK"] ^ (1 << self.slot)
+        self.d.doorbell(0)
+        assert (ci["CSG_REQ"] ^ co["CSG_ACK"]) & I.CSG_REQ_MASK == 0  # acked at once
+
+    def submit(self, instrs, stream=0, ring_doorbell=True):
+        pa = self.pa[RING_VA] + stream * RING_SIZE
+        for w in instrs:
+            self.gpu.ram.u64(pa + (self.insert[stream] & (RING_SIZE - 1)), w)
+            self.insert[stream] += 8
+        self.gpu.ram.u64(self.io_pa + stream * 0x2000, self.insert[stream])
+        if ring_doorbell:
+            self.d.doorbell(self.slot + 1)
+
+    def run(self, rounds=50):
+        for _ in range(rounds):
+            busy, _ = self.gpu.dev.engine.run_once()
+            if not busy:
+                break
+
+    def extract(self, stream=0):
+        return self.gpu.ram.u64(self.io_pa + stream * 0x2000 + 0x1000)
+
+    def out(self, stream=0):
+        return self.gpu.dev.mcu.cs(I.CS_OUTPUT, self.slot, stream)
+
+    def csg_out(self):
+        return self.gpu.dev.mcu.csg(I.CSG_OUTPUT, self.slot)
+
+    def buf(self, off, n=4):
+        return int.from_bytes(self.gpu.ram.read(self.pa[BUF_VA] + off, n), "little")
+
+    def sync(self, off=0, n=8):
+        return int.from_bytes(self.gpu.ram.read(self.pa[SYNC_VA] + off, n), "little")
+
+    def code(self, off, instrs):
+        for i, w in enumerate(instrs):
+            self.gpu.ram.u64(self.pa[CODE_VA] + off + 8 * i, w)
+        return CODE_VA + off, 8 * len(instrs)
+
+
+def mov48(reg, v):
+    return encode(Op.MOVE48, dst=reg, imm=v)
+
+
+def mov32(reg, v):
+    return encode(Op.MOVE32, dst=reg, imm=v)
+
+
+def job_wrapper(call_va, call_len, sync_va):
+    """The instruction block panthor's queue_run_job writes (no profiling), 96 registers."""
+    A, V = 92, 94
+    return [mov32(V, 1), encode(Op.FLUSH_CACHE2, l2=3, lsc=3, other=2, flush_id=V, wait_mask=0, signal_slot=0),
+            mov48(A, call_va), mov32(V, call_len), encode(Op.WAIT, wait_mask=1),
+            encode(Op.CALL, addr=A, length=V), mov48(A, sync_va), mov48(V, 1), encode(Op.WAIT, wait_mask=0xFF),
+            encode(Op.SYNC_ADD64, addr=A, data=V, error_propagate=1, scope=0, wait_mask=0, signal_slot=0),
+            encode(Op.ERROR_BARRIER)] + [0] * 5
+
+
+@pytest.fixture
+def gpu():
+    g = Gpu()
+    yield g
+    g.close()
+
+
+@pytest.fixture
+def booted(gpu):
+    d = Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)
+    d.ack_job_irq()
+    return gpu, d
+
+
+def test_job_writes_deadbeef_and_signals_its_sync_object(booted):
+    gpu, d = booted
+    g = Group(gpu, d)
+    d.ack_job_irq()
+    user = g.code(0, [mov48(0, BUF_VA), mov32(2, 0xDEADBEEF),
+                      encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0x10)])
+    g.submit(job_wrapper(*user, SYNC_VA))
+    g.run()
+    assert g.buf(0x10) == 0xDEADBEEF
+    assert g.sync() == 1 and g.sync(8, 4) == 0        # seqno += 1, status OK
+    assert g.extract() == g.insert[0]                  # everything consumed, padding included
+    assert d.ack_job_irq() & 1                         # JOB_IRQ bit of slot 0
+    ci, co = gpu.dev.mcu.csg(I.CSG_INPUT, 0), g.csg_out()
+    assert (ci["CSG_REQ"] ^ co["CSG_ACK"]) & (1 << 28)  # SYNC_UPDATE event pending for the host
+
+
+def test_counted_loop(booted):
+    gpu, d = booted
+    g = Group(gpu, d)
+    g.submit([mov32(1, 0), mov32(3, 37),
+              encode(Op.ADD_IMM32, dst=1, src=1, imm=1),
+              encode(Op.ADD_IMM32, dst=3, src=3, imm=-1),
+              encode(Op.BRANCH, cond=3, value=3, offset=-3),          # NE: back to the first ADD
+              mov48(4, BUF_VA), encode(Op.STORE_MULTIPLE, addr=4, base=1, mask=1, offset=0)])
+    g.run()
+    assert g.buf(0) == 37
+
+
+def test_scoreboards_order_asynchronous_sync_operations(booted):
+    gpu, d = booted
+    g = Group(gpu, d)
+    g.submit([mov48(0, SYNC_VA + 0x40), mov32(2, 5), mov32(3, 2),
+              encode(Op.SYNC_SET32, addr=0, data=2, wait_mask=0, signal_slot=1),
+              encode(Op.SYNC_ADD32, addr=0, data=3, wait_mask=0b10, signal_slot=2),  # after the SET
+              encode(Op.WAIT, wait_mask=0b100),
+              encode(Op.LOAD_MULTIPLE, addr=0, base=4, mask=1, offset=0),
+              mov48(6, BUF_VA), encode(Op.STORE_MULTIPLE, addr=6, base=4, mask=1, offset=0)])
+    g.run()
+    assert g.buf(0) == 7
+
+
+def test_sync_wait_orders_two_queues_of_one_group(booted):
+    gpu, d = booted
+    g = Group(gpu, d, nstreams=2)
+    # queue 1 waits for sync > 0, then stores; queue 0 later sets the sync object
+    g.submit([mov48(0, SYNC_VA + 0x80), mov32(2, 0),
+              encode(Op.SYNC_WAIT32, addr=0, data=2, cond=1),
+              mov48(4, BUF_VA), mov32(6, 0x1111), encode(Op.STORE_MULTIPLE, addr=4, base=6, mask=1, offset=4)],
+             stream=1)
+    g.run()
+    assert g.buf(4) == 0
+    g.request(toggle=1 << 5)  # STATUS_UPDATE
+    out = g.out(1)
+    assert out["CS_STATUS_BLOCKED_REASON"] == 3 and out["CS_STATUS_WAIT"] >> 31
+    assert out["CS_STATUS_WAIT_SYNC_PTR"] == SYNC_VA + 0x80
+    g.submit([mov48(0, SYNC_VA + 0x80), mov32(2, 1), encode(Op.SYNC_SET32, addr=0, data=2, signal_slot=0),
+              encode(Op.WAIT, wait_mask=1)], stream=0)
+    g.run()
+    assert g.buf(4) == 0x1111
+
+
+def test_call_return_and_call_depth_overflow(booted):
+    gpu, d = booted
+    g = Group(gpu, d)
+    inner = g.code(0x100, [mov48(0, BUF_VA), mov32(2, 0xC0FFEE),
+                           encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=8)])
+    g.submit([mov48(10, inner[0]), mov32(12, inner[1]), encode(Op.CALL, addr=10, length=12),
+              mov48(0, BUF_VA), mov32(2, 1), encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=12)])
+    g.run()
+    assert g.buf(8) == 0xC0FFEE and g.buf(12) == 1
+    recurse = g.code(0x400, [mov48(10, CODE_VA + 0x400), mov32(12, 24), encode(Op.CALL, addr=10, length=12)])
+    g.submit([mov48(10, recurse[0]), mov32(12, recurse[1]), encode(Op.CALL, addr=10, length=12)])
+    g.run()
+    assert g.out()["CS_FATAL"] & 0xFF == 0x4A          # CALL_STACK_OVERFLOW
+
+
+def test_store_to_unmapped_va_is_an_mmu_fault_and_a_cs_fatal(booted):
+    gpu, d = booted
+    gpu.write("MMU_IRQ_MASK", 0xFFFF)
+    g = Group(gpu, d)
+    d.ack_job_irq()
+    g.submit([mov48(0, 0x7700_0000), mov32(2, 1), encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
+    g.run()
+    assert gpu.read("MMU_IRQ_RAWSTAT") == 1 << USER_AS
+    assert gpu.read(f"AS_FAULTADDRESS[{USER_AS}]") == 0x7700_0000
+    assert gpu.read(f"AS_FAULTSTATUS[{USER_AS}]") & 0x3FF == 0x3C1  # WRITE, TRANSLATION_FAULT_1
+    out = g.out()
+    assert out["CS_FATAL"] & 0xFF == 0xC1 and out["CS_FATAL_INFO"] == 0x7700_0000
+    ci, co = gpu.dev.mcu.cs(I.CS_INPUT, 0, 0), out
+    assert (ci["CS_REQ"] ^ co["CS_ACK"]) & (1 << 30)               # FATAL event
+    cin, cout = gpu.dev.mcu.csg(I.CSG_INPUT, 0), g.csg_out()
+    assert (cin["CSG_IRQ_ACK"] ^ cout["CSG_IRQ_REQ"]) & 1          # CS 0 needs attention
+    assert d.ack_job_irq() & 1
+
+
+@pytest.mark.parametrize("word, code", [
+    (0xFE << 56, 0x49),                                                   # no such opcode
+    (int(Op.RUN_COMPUTE) << 56, 0x49),                                   # needs shader cores
+])
+def test_invalid_and_unemulated_instructions_are_fatal(booted, word, code):
+    gpu, d = booted
+    g = Group(gpu, d)
+    g.submit([word])
+    g.run()
+    assert g.out()["CS_FATAL"] & 0xFF == code
+
+
+def test_endless_loop_does_not_starve_another_group(booted):
+    gpu, d = booted
+    g0 = Group(gpu, d, slot=0)
+    g1 = Group(gpu, d, slot=1, as_index=2)
+    g0.submit([mov32(1, 1), encode(Op.BRANCH, cond=6, value=1, offset=-1)])  # spin forever
+    g1.submit([mov48(0, BUF_VA), mov32(2, 42), encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
+    g1.run(rounds=3)
+    assert g1.buf(0) == 42
+    assert gpu.dev.csg_slots.slots[0].streams[0].instructions > 256  # and g0 kept running too
+    g0.request(state=0)  # TERMINATE recovers the slot, as the driver does after its job timeout
+    busy, _ = gpu.dev.engine.run_once()
+    assert not busy
+
+
+def test_suspend_and_resume_keep_registers_and_ring_position(booted):
+    gpu, d = booted
+    g = Group(gpu, d)
+    g.submit([mov32(20, 0xABCD), mov48(0, SYNC_VA + 0x100), mov32(2, 0),
+              encode(Op.SYNC_WAIT32, addr=0, data=2, cond=1),
+              mov48(4, BUF_VA), encode(Op.STORE_MULTIPLE, addr=4, base=20, mask=1, offset=0x20)])
+    g.run()
+    g.request(state=2)                                   # SUSPEND
+    gpu.dev.csg_slots.slots[0].streams[0].regs[20] = 0   # the slot is now free for someone else
+    gpu.ram.u32(g.pa[SYNC_VA] + 0x100, 1)                # the wait is satisfied while suspended
+    g.run()
+    assert g.buf(0x20) == 0
+    g.request(state=3)                                   # RESUME restores from the buffer
+    g.run()
+    assert g.buf(0x20) == 0xABCD
+    assert g.extract() == g.insert[0]
