@@ -22,6 +22,9 @@ def _serve(args) -> int:
         logging.getLogger("mali_vdev").error("cannot listen on %s: %s", args.socket, e)
         return 1
     logging.getLogger("mali_vdev").info("serving %s (GPU_ID 0x%08x)", device.profile.name, device.profile.gpu_id)
+    from .control import ControlServer
+    control = ControlServer(device, args.control or args.socket + ".ctl")
+    control.start()
 
     def stop(signum, frame):
         server.stop()
@@ -31,7 +34,22 @@ def _serve(args) -> int:
     try:
         server.serve_forever()
     finally:
+        control.close()
         server.close()
+        device.engine.stop()
+    return 0
+
+
+def _status(args) -> int:
+    import json
+
+    from .control import request
+    try:
+        answer = request(args.control, {"cmd": "status"})
+    except OSError as e:
+        print(f"mali-vdev status: cannot reach {args.control}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
     return 0
 
 
@@ -57,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timestamp-hz", type=int, default=62_500_000,
                    help="GPU TIMESTAMP frequency; must equal the guest's CNTFRQ (QEMU: 62.5 MHz for "
                         "cortex-a72, 1 GHz for -cpu max)")
+    s.add_argument("--control", help="control socket for `mali-vdev status` (default: SOCKET.ctl)")
     s.set_defaults(func=_serve)
+
+    st = sub.add_parser("status", help="show the state of a running server (power, MCU, AS, CSG slots)")
+    st.add_argument("--control", required=True, help="the server's control socket (SOCKET.ctl)")
+    st.set_defaults(func=_status)
 
     b = sub.add_parser("boot", help="boot the Debian arm64 guest with the GPU attached and run a command")
     try:
