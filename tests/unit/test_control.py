@@ -4,7 +4,7 @@ import pytest
 
 from mali_gpu.control import ControlServer, request
 
-from .gpu_harness import Driver, Gpu, PageTables, TRANSCFG_4K_48
+from mali_gpu.driver_model import Driver, Gpu, PageTables, TRANSCFG_4K_48
 
 
 @pytest.fixture

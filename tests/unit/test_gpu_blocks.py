@@ -6,7 +6,7 @@ import pytest
 
 from mali_regs.mmio import gpu_cmd_flush_caches
 
-from .gpu_harness import Gpu
+from mali_gpu.driver_model import Gpu
 
 RESET_COMPLETED, POWER_CHANGED_ALL, CLEAN_CACHES_COMPLETED = 1 << 8, 1 << 10, 1 << 17
 

@@ -4,7 +4,7 @@ import pytest
 
 from mali_regs import csf_iface as I
 
-from .gpu_harness import GLB_IN, GLB_OUT, JOB_GLOBAL, SHARED, Driver, Gpu, glb_bits as bits
+from mali_gpu.driver_model import GLB_IN, GLB_OUT, JOB_GLOBAL, SHARED, Driver, Gpu, glb_bits as bits
 
 
 @pytest.fixture

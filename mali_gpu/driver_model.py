@@ -1,4 +1,4 @@
-"""A small "driver model" for unit tests of the GPU blocks without QEMU.
+"""A small "driver model": the GPU driven as panthor drives it, without QEMU (tests, benchmarks).
 
 Guest RAM is a memfd mapped into the device's DMA space at the IOVA QEMU's virt machine
 uses (0x40000000), exactly as the vfio-user server would map it. Page tables are built in
@@ -11,14 +11,16 @@ from __future__ import annotations
 import mmap
 import os
 
-from mali_gpu.clock import ManualClock
-from mali_gpu.device import MaliDevice
+from mali_regs import csf_iface as I
 from mali_regs.mmio import MALI_MMIO
+from scheduler.isa import Op, encode
+from vdev import protocol as P
 from vdev.device import DeviceHost
 from vdev.dma import DmaSpace
 from vdev.irq import Interrupts
-from mali_regs import csf_iface as I
-from vdev import protocol as P
+
+from .clock import ManualClock
+from .device import MaliDevice
 
 RAM_BASE = 0x40000000
 RAM_SIZE = 64 << 20
@@ -174,3 +176,121 @@ class Driver:
         self.gpu.write(f"DOORBELL[{n}]", 1)
 
 
+# -- groups and queues ---------------------------------------------------------------------
+
+RING_VA, RING_SIZE = 0x10_0000, 0x1000
+BUF_VA = 0x20_0000          # user data, 64 KiB
+CODE_VA = 0x30_0000         # user command buffers, 64 KiB
+SYNC_VA = 0x40_0000         # sync objects
+QUEUE_IO_VA = 0x0500_0000   # MCU VA of the ring input/output pages (one pair per stream)
+SUSPEND_VA = 0x0510_0000    # MCU VA of the suspend buffers
+USER_AS = 1
+
+
+class Group:
+    """One group of `nstreams` queues on CSG slot `slot`, its VM on AS1."""
+
+    def __init__(self, gpu: Gpu, d: Driver, slot: int = 0, nstreams: int = 1, as_index: int = USER_AS):
+        self.gpu, self.d, self.slot, self.as_index = gpu, d, slot, as_index
+        ram = gpu.ram
+        self.pt = PageTables(ram)
+        self.pa = {}
+        for va, size in ((RING_VA, RING_SIZE * 4), (BUF_VA, 0x10000), (CODE_VA, 0x10000), (SYNC_VA, 0x1000)):
+            self.pa[va] = ram.alloc(size)
+            self.pt.map(va, self.pa[va], size)
+        gpu.write(f"AS_TRANSTAB[{as_index}]", self.pt.root)
+        gpu.write(f"AS_TRANSCFG[{as_index}]", TRANSCFG_4K_48)
+        gpu.write(f"AS_COMMAND[{as_index}]", 1)
+        self.io_pa = ram.alloc(0x2000 * 8)
+        d.pt.map(QUEUE_IO_VA + slot * 0x10000, self.io_pa, 0x2000 * 8)
+        self.susp_pa = ram.alloc(0x4000)
+        d.pt.map(SUSPEND_VA + slot * 0x4000, self.susp_pa, 0x4000)
+        gpu.write("AS_COMMAND[0]", 2)  # LOCK/UNLOCK after editing AS0's tables, like panthor
+        self.nstreams = nstreams
+        self.insert = [0] * nstreams
+        mcu = gpu.dev.mcu
+        for j in range(nstreams):
+            ci = mcu.cs(I.CS_INPUT, slot, j)
+            ci["CS_RINGBUF_BASE"] = RING_VA + j * RING_SIZE
+            ci["CS_RINGBUF_SIZE"] = RING_SIZE
+            ci["CS_RINGBUF_INPUT"] = self.io_va(j)
+            ci["CS_RINGBUF_OUTPUT"] = self.io_va(j) + 0x1000
+            ci["CS_CONFIG"] = (slot + 1) << 8
+            ci["CS_ACK_IRQ_MASK"] = 0xFFFFFFFF
+            ci["CS_REQ"] = (ci["CS_REQ"] & ~7) | 1 | (1 << 8) | (1 << 10)  # START, IDLE_SYNC_WAIT, IDLE_EMPTY
+        ci = mcu.csg(I.CSG_INPUT, slot)
+        ci["CSG_CONFIG"] = as_index
+        ci["CSG_SUSPEND_BUF"] = SUSPEND_VA + slot * 0x4000
+        ci["CSG_ACK_IRQ_MASK"] = 0xFFFFFFFF
+        ci["CSG_EP_REQ"] = 0xF << 28 | 0x10404
+        self.request(1, toggle=1 << 4)  # START + ENDPOINT_CONFIG
+
+    def io_va(self, j):
+        return QUEUE_IO_VA + self.slot * 0x10000 + j * 0x2000
+
+    def request(self, state=None, toggle=0):
+        mcu = self.gpu.dev.mcu
+        ci, co = mcu.csg(I.CSG_INPUT, self.slot), mcu.csg(I.CSG_OUTPUT, self.slot)
+        req, ack = ci["CSG_REQ"], co["CSG_ACK"]
+        if state is not None:
+            req = (req & ~7) | state
+        req = ((ack ^ toggle) & toggle) | (req & ~toggle)
+        ci["CSG_REQ"] = req
+        gin = mcu.glb(I.GLB_INPUT)
+        gout = mcu.glb(I.GLB_OUTPUT)
+        gin["GLB_DB_REQ"] = gout["GLB_DB_ACK"] ^ (1 << self.slot)
+        self.d.doorbell(0)
+        assert (ci["CSG_REQ"] ^ co["CSG_ACK"]) & I.CSG_REQ_MASK == 0  # acked at once
+
+    def submit(self, instrs, stream=0, ring_doorbell=True):
+        pa = self.pa[RING_VA] + stream * RING_SIZE
+        for w in instrs:
+            self.gpu.ram.u64(pa + (self.insert[stream] & (RING_SIZE - 1)), w)
+            self.insert[stream] += 8
+        self.gpu.ram.u64(self.io_pa + stream * 0x2000, self.insert[stream])
+        if ring_doorbell:
+            self.d.doorbell(self.slot + 1)
+
+    def run(self, rounds=50):
+        for _ in range(rounds):
+            busy, _ = self.gpu.dev.engine.run_once()
+            if not busy:
+                break
+
+    def extract(self, stream=0):
+        return self.gpu.ram.u64(self.io_pa + stream * 0x2000 + 0x1000)
+
+    def out(self, stream=0):
+        return self.gpu.dev.mcu.cs(I.CS_OUTPUT, self.slot, stream)
+
+    def csg_out(self):
+        return self.gpu.dev.mcu.csg(I.CSG_OUTPUT, self.slot)
+
+    def buf(self, off, n=4):
+        return int.from_bytes(self.gpu.ram.read(self.pa[BUF_VA] + off, n), "little")
+
+    def sync(self, off=0, n=8):
+        return int.from_bytes(self.gpu.ram.read(self.pa[SYNC_VA] + off, n), "little")
+
+    def code(self, off, instrs):
+        for i, w in enumerate(instrs):
+            self.gpu.ram.u64(self.pa[CODE_VA] + off + 8 * i, w)
+        return CODE_VA + off, 8 * len(instrs)
+
+
+def mov48(reg, v):
+    return encode(Op.MOVE48, dst=reg, imm=v)
+
+
+def mov32(reg, v):
+    return encode(Op.MOVE32, dst=reg, imm=v)
+
+
+def job_wrapper(call_va, call_len, sync_va):
+    """The instruction block panthor's queue_run_job writes (no profiling), 96 registers."""
+    A, V = 92, 94
+    return [mov32(V, 1), encode(Op.FLUSH_CACHE2, l2=3, lsc=3, other=2, flush_id=V, wait_mask=0, signal_slot=0),
+            mov48(A, call_va), mov32(V, call_len), encode(Op.WAIT, wait_mask=1),
+            encode(Op.CALL, addr=A, length=V), mov48(A, sync_va), mov48(V, 1), encode(Op.WAIT, wait_mask=0xFF),
+            encode(Op.SYNC_ADD64, addr=A, data=V, error_propagate=1, scope=0, wait_mask=0, signal_slot=0),
+            encode(Op.ERROR_BARRIER)] + [0] * 5
