@@ -62,6 +62,8 @@ class AddressSpace:
 
     def read(self, va: int, size: int, access: int = ACCESS_READ) -> bytes:
         dma = self.mmu.dev.host.dma
+        if (va & 0xFFF) + size <= 4096:  # within one page: one translation
+            return dma.read(self.translate(va, access), size)
         return b"".join(dma.read(pa, n) for pa, n in self._chunks(va, size, access))
 
     def write(self, va: int, data: bytes) -> None:
