@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from mali_regs import csf_iface as I
 
+from mali_gpu.events import IfaceBlockId, Kind
+
 from .iface import IfaceBlock
 
 if TYPE_CHECKING:
@@ -74,6 +76,8 @@ class Mcu:
         if status != self.status:
             log.info("MCU_STATUS %s -> %s", MCU_STATUS_NAMES[self.status], MCU_STATUS_NAMES[status])
             self.regs["MCU_STATUS"] = status
+            if self.dev.events.active:
+                self.dev.events.emit(Kind.MCU_STATUS, value=status)
 
     @property
     def aspace(self):
@@ -183,6 +187,8 @@ class Mcu:
             ack = (ack & ~changed) | (req & changed)
             out["GLB_ACK"] = ack
             log.debug("GLB ack %s", I.GLB_OUTPUT["GLB_ACK"].describe(ack))
+            if self.dev.events.active:
+                self.dev.events.emit(Kind.IFACE, IfaceBlockId.GLB, ack, aux=req)
         db_req, db_ack = inp["GLB_DB_REQ"], out["GLB_DB_ACK"]
         slots = (db_req ^ db_ack) & ((1 << self.group_num) - 1)
         if slots:

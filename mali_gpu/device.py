@@ -19,6 +19,7 @@ from vdev.device import Device
 from vdev.pci import Bar, PciIdentity
 
 from .clock import Clock
+from .events import EventBus, Kind
 from .gpu_control import GpuControl
 from .irq import IrqBlock
 from .mmu import Mmu
@@ -52,9 +53,10 @@ class MaliDevice(Device):
             values["COHERENCY_FEATURES"] = values.get("COHERENCY_FEATURES", 0) | 1
         self.regs = RegisterFile(self.regmap, values)
         self._line = False
-        self.gpu_irq = IrqBlock("GPU_IRQ", self.regs, self._update_line)
-        self.job_irq = IrqBlock("JOB_IRQ", self.regs, self._update_line)
-        self.mmu_irq = IrqBlock("MMU_IRQ", self.regs, self._update_line)
+        self.events = EventBus()
+        self.gpu_irq = IrqBlock("GPU_IRQ", 0, self.regs, self._update_line, self.events)
+        self.job_irq = IrqBlock("JOB_IRQ", 1, self.regs, self._update_line, self.events)
+        self.mmu_irq = IrqBlock("MMU_IRQ", 2, self.regs, self._update_line, self.events)
         self.gpu_control = GpuControl(self)
         self.mmu = Mmu(self)
         self.mcu = Mcu(self)
@@ -67,6 +69,7 @@ class MaliDevice(Device):
 
     def attach(self, host) -> None:
         super().attach(host)
+        host.dma.listeners.append(self._dma_changed)
         if self.engine_thread:
             self.engine.start()
 
@@ -76,6 +79,8 @@ class MaliDevice(Device):
         level = bool(self.gpu_irq.status or self.job_irq.status or self.mmu_irq.status)
         if level != self._line:
             self._line = level
+            if self.events.active:
+                self.events.emit(Kind.IRQ_LINE, value=int(level))
             if self.host is not None:
                 self.host.set_intx(level)
 
@@ -83,11 +88,15 @@ class MaliDevice(Device):
 
     def bar_read(self, bar: int, offset: int, width: int) -> int:
         value = self.regs.read(offset, width)
+        if self.events.active:
+            self.events.emit(Kind.REG_READ, offset, value, width)
         if self._trace:
             log.debug("read  %s", self.regmap.decode(offset, value, width * 8))
         return value
 
     def bar_write(self, bar: int, offset: int, width: int, value: int) -> None:
+        if self.events.active:
+            self.events.emit(Kind.REG_WRITE, offset, value, width)
         if self._trace:
             log.debug("write %s", self.regmap.decode(offset, value, width * 8))
         self.regs.write(offset, width, value)
@@ -97,8 +106,15 @@ class MaliDevice(Device):
     def _doorbell_handler(self, index: int):
         def write(reg, value, mask):
             if value & 1:
+                if self.events.active:
+                    self.events.emit(Kind.DOORBELL, index)
                 self.mcu.doorbell(index)
         return write
+
+    def _dma_changed(self, iova: int, size: int, flags: int | None) -> None:
+        self.mmu.invalidate_all()  # a translation may point into memory that just went away
+        if self.events.active:
+            self.events.emit(Kind.DMA_MAP, iova, size, aux=0 if flags is None else flags | 0x100)
 
     def csg_doorbell(self, slot: int) -> None:
         self.csg_slots.doorbell(slot)
@@ -112,6 +128,8 @@ class MaliDevice(Device):
     def gpu_reset(self, hard: bool = False) -> None:
         """GPU_COMMAND soft/hard reset: everything but the IRQ masks back to power-on state."""
         log.info("GPU %s reset", "hard" if hard else "soft")
+        if self.events.active:
+            self.events.emit(Kind.RESET, value=2 if hard else 1)
         masks = {n: self.regs[n] for n in ("GPU_IRQ_MASK", "JOB_IRQ_MASK", "MMU_IRQ_MASK")}
         timestamp_offset = self.regs["TIMESTAMP_OFFSET"]
         self.regs.reset()
@@ -127,6 +145,8 @@ class MaliDevice(Device):
     def reset(self) -> None:
         """PCI DEVICE_RESET: power-on state, masks included."""
         log.info("device reset: registers back to their power-on values")
+        if self.events.active:
+            self.events.emit(Kind.RESET, value=0)
         self.regs.reset()
         self.gpu_control.reset()
         self.mmu.reset()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from mali_regs.mmio import GPU_IRQ_BITS
 
+from .events import Kind
+
 if TYPE_CHECKING:
     from .device import MaliDevice
 
@@ -66,6 +68,8 @@ class GpuControl:
     def _command(self, reg, value, mask):
         cmd = value & 0xFF
         log.info("%s", self.regs.regmap.decode(reg.offset, value))
+        if self.dev.events.active:
+            self.dev.events.emit(Kind.GPU_COMMAND, value=value)
         if cmd == CMD_NOP:
             return
         if cmd == CMD_RESET:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from .events import EventBus, Kind
 from .regfile import RegisterFile
 
 log = logging.getLogger("mali.irq")
 
 
 class IrqBlock:
-    def __init__(self, prefix: str, regs: RegisterFile, changed: Callable[[], None]):
+    def __init__(self, prefix: str, block_id: int, regs: RegisterFile, changed: Callable[[], None],
+                 events: EventBus):
         self.prefix = prefix
+        self.block_id = block_id
+        self.events = events
         self.regs = regs
         self._changed = changed
         self._rawstat = f"{prefix}_RAWSTAT"
@@ -43,11 +47,15 @@ class IrqBlock:
     def raise_bits(self, bits: int) -> None:
         if bits & ~self.rawstat:
             self.regs[self._rawstat] = self.rawstat | bits
+            if self.events.active:
+                self.events.emit(Kind.IRQ_RAWSTAT, self.block_id, self.rawstat)
             self._changed()
 
     def clear(self, bits: int) -> None:
         if bits & self.rawstat:
             self.regs[self._rawstat] = self.rawstat & ~bits
+            if self.events.active:
+                self.events.emit(Kind.IRQ_RAWSTAT, self.block_id, self.rawstat)
             self._changed()
 
     def _write_mask(self, reg, value: int, mask: int) -> None:

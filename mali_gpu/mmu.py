@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from mali_regs.enums import AS_COMMANDS, EXCEPTION_TYPES
 
+from .events import Kind
 from .pagetable import (ACCESS_NAMES, ACCESS_READ, ACCESS_WRITE, AsConfig, MmuFault, Translation,
                         walk)
 
@@ -116,6 +117,8 @@ class Mmu:
     def command(self, i: int, cmd: int) -> None:
         a = self.address_spaces[i]
         r = self.regs
+        if self.dev.events.active:
+            self.dev.events.emit(Kind.MMU_COMMAND, value=cmd, slot=i)
         if cmd == AS_CMD_UPDATE:
             a.config = AsConfig(r[f"AS_TRANSTAB[{i}]"], r[f"AS_MEMATTR[{i}]"], r[f"AS_TRANSCFG[{i}]"])
             log.info("AS%d UPDATE: TRANSTAB 0x%x TRANSCFG %s MEMATTR 0x%016x", i, a.config.transtab,
@@ -138,6 +141,8 @@ class Mmu:
         name = EXCEPTION_TYPES.get(fault.exception_type, f"0x{fault.exception_type:02x}")
         log.warning("MMU fault AS%d: %s %s at VA 0x%x: %s", i, name, ACCESS_NAMES.get(fault.access),
                     fault.va, fault.why)
+        if self.dev.events.active:
+            self.dev.events.emit(Kind.MMU_FAULT, fault.va, fault.exception_type | fault.access << 8, slot=i)
         if self.dev.mmu_irq.rawstat & (1 << i):
             return  # the first fault stays latched until the driver clears it
         self.regs[f"AS_FAULTSTATUS[{i}]"] = fault.exception_type | fault.access << 8

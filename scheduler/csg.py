@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from construct import ConstructError
 
+from mali_gpu.events import IfaceBlockId, Kind
 from mali_gpu.pagetable import MmuFault
 from mali_regs import csf_iface as I
 
@@ -61,6 +62,11 @@ class CsgSlots:
         self.slots = [CsgSlot(i, [CommandStream(i, j, p.cs_reg_count, p.scoreboards)
                                   for j in range(mcu.stream_num)]) for i in range(mcu.group_num)]
 
+    def _emit(self, kind, addr=0, value=0, slot=-1, stream=-1, aux=0) -> None:
+        events = self.mcu.dev.events
+        if events.active:
+            events.emit(kind, addr, value, slot=slot, stream=stream, aux=aux)
+
     # -- interface access ----------------------------------------------------------------
 
     def _csg(self, block, slot):
@@ -94,6 +100,7 @@ class CsgSlots:
             self.status_update(slot)
         if changed:
             out["CSG_ACK"] = (ack & ~changed) | (req & changed)
+            self._emit(Kind.IFACE, IfaceBlockId.CSG, (ack & ~changed) | (req & changed), slot=slot_index, aux=req)
         db_req, db_ack = inp["CSG_DB_REQ"], out["CSG_DB_ACK"]
         streams = (db_req ^ db_ack) & ((1 << len(slot.streams)) - 1)
         if streams:
@@ -120,6 +127,7 @@ class CsgSlots:
             return
         log.info("CSG%d %s -> %s (AS%d)", slot.index, CSG_STATE_NAMES[slot.state], CSG_STATE_NAMES[new],
                  inp["CSG_CONFIG"] & 0xF)
+        self._emit(Kind.CSG_STATE, value=new, slot=slot.index, aux=inp["CSG_CONFIG"] & 0xF)
         slot.as_index = inp["CSG_CONFIG"] & 0xF
         slot.suspend_buf = inp["CSG_SUSPEND_BUF"]
         if new == START:
@@ -176,8 +184,11 @@ class CsgSlots:
                     self._start_stream(slot, cs)
                 elif req & 0x7 == CS_STATE_STOP and changed & 0x7:
                     cs.running = False
+                    self._emit(Kind.CS_STATE, value=0, slot=slot.index, stream=cs.index)
             if changed:
                 co["CS_ACK"] = (ack & ~changed) | (req & changed)
+                self._emit(Kind.IFACE, IfaceBlockId.CS, (ack & ~changed) | (req & changed), slot=slot.index,
+                           stream=cs.index, aux=req)
         if slot.running:
             self._kick(slot)
 
@@ -188,6 +199,7 @@ class CsgSlots:
             return
         extract = self.mcu.aspace.read_u64(ring.input_va + 8)
         cs.start(ring, extract)
+        self._emit(Kind.CS_STATE, ring.base, 1, slot=slot.index, stream=cs.index, aux=extract)
         log.info("CSG%d CS%d START: ring 0x%x size 0x%x, extract 0x%x", slot.index, cs.index,
                  ring.base, ring.size, extract)
 
@@ -216,6 +228,7 @@ class CsgSlots:
         if (req ^ ack) & bit:
             return  # still pending on the host side: one event is enough
         out["CSG_ACK"] = ack ^ bit
+        self._emit(Kind.IFACE, IfaceBlockId.CSG, ack ^ bit, slot=slot.index, aux=req)
         if inp["CSG_ACK_IRQ_MASK"] & bit:
             self.job_irq.raise_bits(1 << slot.index)
 
@@ -233,6 +246,7 @@ class CsgSlots:
                     fatal.exception_type, fatal.info, fatal.why)
         cs.fatal = fatal
         cs.running = False
+        self._emit(Kind.CS_FATAL, value=fatal.exception_type, slot=slot.index, stream=cs.index, aux=fatal.info)
         co = self._cs(I.CS_OUTPUT, slot.index, cs.index)
         ci = self._cs(I.CS_INPUT, slot.index, cs.index)
         co["CS_FATAL"] = fatal.exception_type

@@ -93,7 +93,7 @@ class Engine:
 
     def _slice(self, slot, cs) -> str:
         dev = self.dev
-        interp = Interpreter(dev.mmu[0], dev.gpu_control)
+        interp = Interpreter(dev.mmu[0], dev.gpu_control, dev.events)
         aspace = dev.mmu[slot.as_index]
         before = cs.instructions
         try:

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from mali_gpu.events import Kind
 from mali_gpu.pagetable import ACCESS_EXECUTE, ACCESS_READ, MmuFault
 
 from . import isa
@@ -145,9 +146,10 @@ class CommandStream:
 class Interpreter:
     """Executes one stream's instructions against its group's address space."""
 
-    def __init__(self, mcu_as: "AddressSpace", clock):
+    def __init__(self, mcu_as: "AddressSpace", clock, events=None):
         self.mcu_as = mcu_as
         self.clock = clock  # timestamps and cycle counts for STORE_STATE
+        self.events = events if events is not None and events.active else None
 
     # -- ring pointers (MCU side, AS0) ----------------------------------------------------
 
@@ -197,6 +199,8 @@ class Interpreter:
                 raise CsFatal(EXC_CS_INSTR_INVALID, raw & 0xFFFFFFFF,
                               f"invalid instruction 0x{raw:016x} at 0x{va:x}: {e.reason}") from None
             cs.instructions += 1
+            if self.events is not None:
+                self.events.emit(Kind.CS_INSTR, va, raw, slot=cs.slot, stream=cs.index)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("CSG%d CS%d 0x%x: %s", cs.slot, cs.index, va, isa.disassemble(instr))
             if self._execute(cs, aspace, instr, va):

@@ -75,6 +75,7 @@ class DmaSpace:
         self._starts: list[int] = []
         self._lock = threading.Lock()
         self.generation = 0  # bumped on every change, so caches of translations can notice
+        self.listeners: list = []  # called as listener(iova, size, flags); flags None on unmap
 
     def __len__(self) -> int:
         return len(self._maps)
@@ -106,7 +107,9 @@ class DmaSpace:
                 self._maps.insert(i, m)
                 self._starts.insert(i, iova)
                 self.generation += 1
-                return m
+            for listener in self.listeners:
+                listener(iova, size, flags)
+            return m
         finally:
             if fd is not None:
                 os.close(fd)
@@ -120,6 +123,8 @@ class DmaSpace:
             self._starts.pop(i)
             self.generation += 1
         _release(m)
+        for listener in self.listeners:
+            listener(m.iova, m.size, None)
         return m
 
     def unmap_all(self) -> int:
@@ -128,6 +133,8 @@ class DmaSpace:
             self.generation += 1
         for m in maps:
             _release(m)
+            for listener in self.listeners:
+                listener(m.iova, m.size, None)
         return len(maps)
 
     # -- access --------------------------------------------------------------------------

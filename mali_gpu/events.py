@@ -1,0 +1,83 @@
+"""One event bus for everything the virtual GPU does.
+
+Blocks report register accesses, interrupt changes, doorbells, firmware-interface
+transitions, MMU commands and faults, CSG/CS state changes, executed CS instructions, DMA
+map changes and resets here. Logging, tracing, statistics and fault injection are sinks
+on this bus rather than code spread through the blocks. Records are compact: names are
+derived from offsets and kinds at display time through mali_regs, the single source of
+names. With no sink attached, `bus.active` is False and call sites skip building events.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+class Kind(enum.IntEnum):
+    REG_READ = 1        # addr=offset, value, width (bytes)
+    REG_WRITE = 2
+    IRQ_LINE = 3        # value=level
+    IRQ_RAWSTAT = 4     # addr=block (0 GPU, 1 JOB, 2 MMU), value=new RAWSTAT
+    DOORBELL = 5        # addr=doorbell index
+    IFACE = 6           # addr=block id (IfaceBlockId), slot, stream, value=new ACK, aux=REQ
+    MMU_COMMAND = 7     # slot=AS, value=command
+    MMU_FAULT = 8       # slot=AS, addr=VA, value=FAULTSTATUS
+    CSG_STATE = 9       # slot, value=new state
+    CS_STATE = 10       # slot, stream, value=1 start / 0 stop
+    CS_INSTR = 11       # slot, stream, addr=VA, value=raw instruction
+    CS_FATAL = 12       # slot, stream, value=exception type, aux=info
+    DMA_MAP = 13        # addr=IOVA, value=size, aux=flags (0 = unmap)
+    RESET = 14          # value=0 device reset, 1 soft, 2 hard
+    MCU_STATUS = 15     # value=new status
+    GPU_COMMAND = 16    # value=command
+
+
+class IfaceBlockId(enum.IntEnum):
+    GLB = 0
+    CSG = 1
+    CS = 2
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    seq: int
+    t_ns: int           # monotonic, since the bus was created
+    kind: Kind
+    addr: int = 0
+    value: int = 0
+    width: int = 0
+    slot: int = -1
+    stream: int = -1
+    aux: int = 0
+
+
+Sink = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self):
+        self._sinks: list[Sink] = []
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic_ns()
+        self.active = False
+
+    def attach(self, sink: Sink) -> None:
+        self._sinks.append(sink)
+        self.active = True
+
+    def detach(self, sink: Sink) -> None:
+        self._sinks.remove(sink)
+        self.active = bool(self._sinks)
+
+    def emit(self, kind: Kind, addr: int = 0, value: int = 0, width: int = 0, slot: int = -1,
+             stream: int = -1, aux: int = 0) -> None:
+        with self._lock:  # sequence numbers and timestamps increase together across threads
+            self._seq += 1
+            ev = Event(self._seq, time.monotonic_ns() - self._t0, kind, addr, value, width, slot, stream, aux)
+            for sink in self._sinks:
+                sink(ev)
