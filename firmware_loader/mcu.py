@@ -117,6 +117,9 @@ class Mcu:
     def boot(self) -> None:
         """Publish the interface in shared memory and report the boot."""
         from mali_gpu.pagetable import MmuFault
+        if self.dev.faults and self.dev.faults.take("mcu_boot_fail"):
+            log.warning("injected: the MCU does not boot")
+            return
         try:
             self._publish_interface()
         except MmuFault as e:
@@ -182,6 +185,9 @@ class Mcu:
             log.info("GLB_REQ HALT: MCU halts")
             self._set_status(MCU_HALT)
         changed = (req ^ ack) & I.GLB_REQ_MASK & ~GLB_HALT
+        ping = I.GLB_INPUT["GLB_REQ"].field("PING").mask
+        if changed & ping and self.dev.faults and self.dev.faults.take("drop_ping_ack"):
+            changed &= ~ping
         if changed:
             self._apply_glb_requests(inp, changed, req)
             ack = (ack & ~changed) | (req & changed)

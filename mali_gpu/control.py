@@ -4,6 +4,7 @@ Requests are one JSON object per line, answers likewise:
   {"cmd": "status"}                                   power, MCU, address spaces, CSG slots
   {"cmd": "gpu_read", "as": N|"any", "va": X, "size": S}   read GPU memory through an AS
   {"cmd": "translate", "as": N, "va": X}              the physical address, or the fault
+  {"cmd": "inject", "spec": "KIND[:key=value,...]"}   arm a fault injection (see faults.py)
 Debug reads walk the page tables without reporting faults to the driver: looking must not
 change what the guest sees.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from mali_regs import csf_iface as I
 
+from .faults import parse_spec
 from .pagetable import ACCESS_READ, MmuFault, walk
 
 if TYPE_CHECKING:
@@ -86,6 +88,10 @@ class ControlServer:
                 return self.gpu_read(req["as"], int(req["va"]), int(req.get("size", 4)))
             if cmd == "translate":
                 return self.translate(int(req["as"]), int(req["va"]))
+            if cmd == "inject":
+                inj = parse_spec(str(req["spec"]))
+                self.dev.inject(inj)
+                return {"armed": inj.describe(), "fired": inj.fired}
         return {"error": f"unknown command {cmd!r}"}
 
     def _enabled_as(self):
@@ -142,6 +148,8 @@ class ControlServer:
             "csg_slots": slots,
             "engine": {"slices": dev.engine.slices, "instructions": dev.engine.instructions},
             "resets": dev.gpu_control.resets,
+            "faults_armed": [{"kind": i.describe(), "fired": i.fired, "count": i.count}
+                             for i in dev.faults.injections],
         }
 
 

@@ -20,6 +20,7 @@ from vdev.pci import Bar, PciIdentity
 
 from .clock import Clock
 from .events import EventBus, Kind
+from .faults import FaultInjector, Injection
 from .gpu_control import GpuControl
 from .irq import IrqBlock
 from .mmu import Mmu
@@ -54,6 +55,8 @@ class MaliDevice(Device):
         self.regs = RegisterFile(self.regmap, values)
         self._line = False
         self.events = EventBus()
+        self.faults = FaultInjector()
+        self.faults.on_timed = self._timed_fault
         self.gpu_irq = IrqBlock("GPU_IRQ", 0, self.regs, self._update_line, self.events)
         self.job_irq = IrqBlock("JOB_IRQ", 1, self.regs, self._update_line, self.events)
         self.mmu_irq = IrqBlock("MMU_IRQ", 2, self.regs, self._update_line, self.events)
@@ -115,6 +118,28 @@ class MaliDevice(Device):
         self.mmu.invalidate_all()  # a translation may point into memory that just went away
         if self.events.active:
             self.events.emit(Kind.DMA_MAP, iova, size, aux=0 if flags is None else flags | 0x100)
+
+    def _timed_fault(self, inj: Injection) -> None:
+        with self.lock:
+            self.fire_fault(inj)
+
+    def fire_fault(self, inj: Injection) -> None:
+        """Faults that happen on their own rather than at a hook point (lock held)."""
+        inj.fired += 1
+        if inj.kind == "gpu_fault":
+            code = inj.params.get("exception", 0x80)  # GPU_BUS_FAULT
+            log.warning("fault injected: GPU fault 0x%02x at 0x%x", code, inj.params.get("address", 0))
+            self.regs["GPU_FAULTSTATUS"] = code
+            self.regs["GPU_FAULTADDRESS"] = inj.params.get("address", 0)
+            self.gpu_irq.raise_bits(1)  # GPU_IRQ FAULT
+        else:
+            raise ValueError(f"{inj.kind} fires at a hook point, not on its own")
+
+    def inject(self, inj: Injection) -> None:
+        if inj.kind == "gpu_fault" and inj.at_s is None:
+            self.fire_fault(inj)
+        else:
+            self.faults.add(inj)
 
     def csg_doorbell(self, slot: int) -> None:
         self.csg_slots.doorbell(slot)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from mali_regs.enums import AS_COMMANDS, EXCEPTION_TYPES
 
 from .events import Kind
-from .pagetable import (ACCESS_NAMES, ACCESS_READ, ACCESS_WRITE, AsConfig, MmuFault, Translation,
-                        walk)
+from .pagetable import (ACCESS_NAMES, ACCESS_READ, ACCESS_WRITE, TRANSLATION_FAULT_0, AsConfig, MmuFault,
+                        Translation, walk)
 
 if TYPE_CHECKING:
     from .device import MaliDevice
@@ -33,12 +33,15 @@ class AddressSpace:
         self.config = AsConfig()
         self._tlb: dict[int, Translation] = {}
         self.faults = 0
+        self.stuck = False  # injected: AS_STATUS keeps reading AS_ACTIVE
 
     def invalidate(self) -> None:
         self._tlb.clear()
 
     def translate(self, va: int, access: int = ACCESS_READ) -> int:
         """Physical address of `va`, or raise MmuFault after reporting it to the driver."""
+        if self.mmu.dev.faults:
+            self._injected_fault(va, access)
         page = va >> 12
         t = self._tlb.get(page)
         if t is None or (access == ACCESS_WRITE and not t.writable):
@@ -53,6 +56,16 @@ class AddressSpace:
                 for p in range(t.va_page >> 12, min((t.va_page + t.size) >> 12, page + 512)):
                     self._tlb[p] = t
         return t.pa(va)
+
+    def _injected_fault(self, va: int, access: int) -> None:
+        faults = self.mmu.dev.faults
+        for inj in faults.find("mmu_fault"):
+            start = inj.params.get("va", 0)
+            if inj.params.get("as", self.index) == self.index and start <= va < start + inj.params.get("size", 4096):
+                if faults.take("mmu_fault", **{"as": self.index, "va": start}):
+                    fault = MmuFault(TRANSLATION_FAULT_0 + 3, va, access, "injected translation fault")
+                    self.mmu.report_fault(self, fault)
+                    raise fault
 
     def _chunks(self, va: int, size: int, access: int):
         while size > 0:
@@ -97,6 +110,7 @@ class Mmu:
         for i in range(MAX_AS):
             if present & (1 << i):
                 self.regs.on_write(f"AS_COMMAND[{i}]", self._command_handler(i))
+                self.regs.on_read(f"AS_STATUS[{i}]", self._status_handler(i))
             else:
                 for name in ("AS_TRANSTAB", "AS_MEMATTR", "AS_LOCKADDR", "AS_TRANSCFG", "AS_COMMAND"):
                     self.regs.on_write(f"{name}[{i}]", self._absent(i))
@@ -108,6 +122,11 @@ class Mmu:
         def write(reg, value, mask):
             self.regs._misuse("write to %s: AS%d is not in AS_PRESENT 0x%x", reg.full_name, i, self.regs["AS_PRESENT"])
         return write
+
+    def _status_handler(self, i: int):
+        def read(reg):
+            return 1 if self.address_spaces[i].stuck else 0  # commands complete instantly
+        return read
 
     def _command_handler(self, i: int):
         def write(reg, value, mask):
@@ -130,6 +149,9 @@ class Mmu:
             r._misuse("AS_COMMAND[%d] with unknown command %d", i, cmd)
             return
         a.invalidate()
+        if self.dev.faults and self.dev.faults.take("as_active_stuck", **{"as": i}):
+            log.warning("injected: AS%d keeps AS_ACTIVE set until the next GPU reset", i)
+            a.stuck = True
 
     def invalidate_all(self) -> None:
         for a in self.address_spaces:
@@ -152,4 +174,5 @@ class Mmu:
     def reset(self) -> None:
         for a in self.address_spaces:
             a.config = AsConfig()
+            a.stuck = False
             a.invalidate()

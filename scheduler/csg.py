@@ -86,6 +86,10 @@ class CsgSlots:
         inp, out = self._csg(I.CSG_INPUT, slot_index), self._csg(I.CSG_OUTPUT, slot_index)
         req, ack = inp["CSG_REQ"], out["CSG_ACK"]
         changed = (req ^ ack) & I.CSG_REQ_MASK
+        faults = self.mcu.dev.faults
+        if changed and faults and faults.take("stall_csg", slot=slot_index):
+            log.warning("injected: CSG%d request 0x%x left unacknowledged", slot_index, changed)
+            return
         fresh = False
         if changed & 0x7:
             self._change_state(slot, req & 0x7, inp)

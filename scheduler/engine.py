@@ -93,7 +93,7 @@ class Engine:
 
     def _slice(self, slot, cs) -> str:
         dev = self.dev
-        interp = Interpreter(dev.mmu[0], dev.gpu_control, dev.events)
+        interp = Interpreter(dev.mmu[0], dev.gpu_control, dev.events, dev.faults)
         aspace = dev.mmu[slot.as_index]
         before = cs.instructions
         try:

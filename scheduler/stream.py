@@ -146,8 +146,9 @@ class CommandStream:
 class Interpreter:
     """Executes one stream's instructions against its group's address space."""
 
-    def __init__(self, mcu_as: "AddressSpace", clock, events=None):
+    def __init__(self, mcu_as: "AddressSpace", clock, events=None, faults=None):
         self.mcu_as = mcu_as
+        self.faults = faults if faults else None
         self.clock = clock  # timestamps and cycle counts for STORE_STATE
         self.events = events if events is not None and events.active else None
 
@@ -198,6 +199,11 @@ class Interpreter:
             except isa.InvalidInstruction as e:
                 raise CsFatal(EXC_CS_INSTR_INVALID, raw & 0xFFFFFFFF,
                               f"invalid instruction 0x{raw:016x} at 0x{va:x}: {e.reason}") from None
+            if self.faults is not None:
+                inj = self.faults.take("cs_fatal", slot=cs.slot)
+                if inj is not None:
+                    raise CsFatal(inj.params.get("exception", 0x41), raw & 0xFFFFFFFF,
+                                  f"injected CS fatal at 0x{va:x}")
             cs.instructions += 1
             if self.events is not None:
                 self.events.emit(Kind.CS_INSTR, va, raw, slot=cs.slot, stream=cs.index)
