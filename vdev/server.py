@@ -202,18 +202,9 @@ class Server:
     def _serve_one(self) -> bool:
         """Handle one message; False when the connection is gone."""
         try:
-            msg = self.conn.recv()
+            self.handle(self.conn.recv())
         except PeerClosed as e:
             self._drop_client(str(e) or "EOF")
-            return False
-        except ProtocolError as e:
-            log.error("closing the connection: %s", e)
-            self._drop_client("protocol error")
-            return False
-        try:
-            self.handle(msg)
-        except PeerClosed as e:
-            self._drop_client(str(e) or "EOF while replying")
             return False
         except ProtocolError as e:
             log.error("closing the connection: %s", e)
