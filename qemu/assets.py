@@ -1,13 +1,18 @@
 """Guest assets from Debian sid arm64, fetched by package name: kernel, modules, busybox,
-firmware.  Each package is unpacked once into the cache under its exact version."""
+firmware.  Each package is unpacked once into the cache under its exact version.
+
+With `kernel=`/`modules=` (`mali-vdev boot --kernel IMAGE --modules DIR`) the user's own
+kernel Image and modules replace Debian's; busybox and the firmware still come from Debian.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qemu import cache, debian
+from qemu import cache, debian, kmodules
 
 KERNEL_META = "linux-image-arm64"
 BUSYBOX = "busybox-static"
@@ -22,9 +27,13 @@ class GuestAssets:
     busybox: Path
     firmware_dir: Path                      # .../lib/firmware
     packages: dict[str, str]                # package name -> version used
+    modules_digest: str = ""                # user modules: digest of the files' names/sizes/times
 
     def inputs(self) -> dict:
-        return {"kernel_version": self.kernel_version, "packages": self.packages}
+        out = {"kernel_version": self.kernel_version, "packages": self.packages}
+        if self.modules_digest:
+            out["modules_digest"] = self.modules_digest
+        return out
 
 
 def unpacked(apt: debian.AptRoot, pkg: debian.Package, deb: Path) -> Path:
@@ -53,10 +62,35 @@ def kernel_packages(apt: debian.AptRoot) -> list[debian.Package]:
     return [apt.package(n) for n in names]
 
 
-def fetch_assets(apt: debian.AptRoot | None = None, update: bool = True) -> GuestAssets:
+def modules_digest(modules_dir: Path) -> str:
+    """Cheap identity of a module tree: every module's path, size and mtime."""
+    h = hashlib.sha256()
+    for name, path in sorted(kmodules.index(modules_dir).items()):
+        st = path.stat()
+        h.update(f"{name}\0{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def user_kernel(kernel: Path, modules: Path) -> tuple[Path, Path, str]:
+    """Check a user's kernel Image and modules dir; returns (kernel, modules, release)."""
+    kernel, modules = Path(kernel).resolve(), Path(modules).resolve()
+    if not kernel.is_file():
+        raise RuntimeError(f"--kernel {kernel}: no such file")
+    if not modules.is_dir():
+        raise RuntimeError(f"--modules {modules}: no such directory")
+    release = kmodules.kernel_release(modules)
+    return kernel, modules, release
+
+
+def fetch_assets(apt: debian.AptRoot | None = None, update: bool = True,
+                 kernel: Path | None = None, modules: Path | None = None) -> GuestAssets:
     apt = apt or debian.AptRoot.default()
+    if (kernel is None) != (modules is None):
+        raise RuntimeError("--kernel and --modules go together (the modules must match the kernel)")
     if update:
         apt.ensure_updated()
+    if kernel is not None:
+        return _user_kernel_assets(apt, kernel, modules)
     kpkgs = kernel_packages(apt)
     other = [apt.package(BUSYBOX), apt.package(FIRMWARE)]
     debs = apt.download(kpkgs + other)
@@ -83,3 +117,26 @@ def fetch_assets(apt: debian.AptRoot | None = None, update: bool = True) -> Gues
     cache.update_manifest("guest", {**assets.inputs(), "kernel": str(kernel),
                                     "mirror": apt.mirror})
     return assets
+
+
+def _fetch_userland(apt: debian.AptRoot) -> tuple[Path, Path, dict[str, str]]:
+    """busybox and the firmware tree from Debian (for a user's own kernel)."""
+    other = [apt.package(BUSYBOX), apt.package(FIRMWARE)]
+    debs = apt.download(other)
+    trees = {p.name: unpacked(apt, p, debs[p.name]) for p in other}
+    busybox = trees[BUSYBOX] / "bin/busybox"
+    if not busybox.exists():
+        busybox = trees[BUSYBOX] / "usr/bin/busybox"
+    firmware = trees[FIRMWARE] / "lib/firmware"
+    if not firmware.exists():
+        firmware = trees[FIRMWARE] / "usr/lib/firmware"
+    return busybox, firmware, {p.name: p.version for p in other}
+
+
+def _user_kernel_assets(apt: debian.AptRoot, kernel: Path, modules: Path) -> GuestAssets:
+    kernel, modules, release = user_kernel(kernel, modules)
+    busybox, firmware, packages = _fetch_userland(apt)
+    cache.step(f"using the kernel {kernel} and its modules {modules} (release {release})")
+    return GuestAssets(kernel_version=release, kernel=kernel, modules_dir=modules,
+                       busybox=busybox, firmware_dir=firmware, packages=packages,
+                       modules_digest=modules_digest(modules))

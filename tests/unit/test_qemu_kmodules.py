@@ -8,9 +8,9 @@ from qemu import kmodules
 from qemu.kmodules import Elf64Header, Elf64Section
 
 
-def fake_module(name: str, depends: str) -> bytes:
+def fake_module(name: str, depends: str, vermagic: str = "7.2") -> bytes:
     shstrtab = b"\0.modinfo\0.shstrtab\0"
-    modinfo = f"license=GPL\0depends={depends}\0name={name}\0vermagic=7.2\0".encode()
+    modinfo = f"license=GPL\0depends={depends}\0name={name}\0vermagic={vermagic}\0".encode()
     body_off = Elf64Header.sizeof()
     shoff = body_off + len(modinfo) + len(shstrtab)
     sect = lambda n, off, size: Elf64Section.build(dict(  # noqa: E731
