@@ -1,8 +1,14 @@
 """Booting the arm64 guest against our vfio-user server: setup, one boot, CLI glue.
 
-`setup()` fetches/builds every asset (QEMU, kernel, modules, busybox, firmware,
-initramfs, DTB) into the cache; `boot()` runs one guest command and returns its output
-and exit status.  `add_*_arguments`/`run_*` are what the project CLI calls.
+`setup()` fetches/builds every asset (QEMU, kernel, modules, busybox, initramfs, DTB,
+the cross-compiled guest tools, optional extra Debian packages) into the cache; `boot()`
+adds the firmware layer for the chosen GPU and firmware kind, runs one guest command and
+returns its output and exit status.  `add_*_arguments`/`run_*` are what the project CLI
+calls.
+
+The guest initrd is the cached base + firmware layer + tools layer (`/usr/bin/
+panthor-client`) + guest-packages layer + the command (see `qemu/initramfs.py`).  The
+server gets `--gpu` and `--timestamp-hz` = the guest CPU's counter frequency.
 """
 
 from __future__ import annotations
@@ -17,10 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mali_regs.profiles import get_profile, profile_names
+
 from qemu import assets as guest_assets
-from qemu import cache, devicetree, initramfs, qemu_binary
+from qemu import cache, devicetree, initramfs, qemu_binary, tools
+from qemu import firmware as fw_layer
+from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
-from qemu.launcher import Session, machine_args, vfio_user_device
+from qemu.launcher import Session, guest_counter_hz, machine_args, vfio_user_device
 
 # Read GPU_ID (BAR0 offset 0) through the real PCI -> vfio-user path.
 DEFAULT_GUEST_CMD = "devmem 0x10000000 32"
@@ -42,9 +52,12 @@ class BootError(RuntimeError):
 class Prepared:
     qemu: qemu_binary.QemuBinary
     assets: guest_assets.GuestAssets
-    initramfs: Path
+    initramfs: Path                     # the cached base archive
     dtb: Path
     machine: list[str]
+    layers: list[Path] = field(default_factory=list)  # tools, guest packages (appended)
+    cpu: str = CPU
+    guest_packages: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,18 +70,38 @@ class BootResult:
     qemu_log: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # seconds since QEMU start
     log_dir: Path | None = None         # where the logs are kept (None: removed)
+    gpu: str = ""                       # profile key the server ran
+    firmware: str = ""                  # generated | arm | none
+    timestamp_hz: int = 0               # what the server was told (--timestamp-hz)
 
 
-def setup(build: bool = True) -> Prepared:
-    """Everything a boot needs, from the cache or fetched/built now."""
+def setup(build: bool = True, kernel: Path | None = None, modules: Path | None = None,
+          guest_packages: list[str] | str | None = None, with_tools: bool = True) -> Prepared:
+    """Everything a boot needs, from the cache or fetched/built now.
+
+    `kernel`/`modules`: a user's own kernel Image and its modules (both or neither).
+    `guest_packages`: Debian arm64 package names added with their dependencies.
+    `with_tools`: build panthor-client (needs the arm64 cross compiler); if the compiler
+    is missing the boot goes on without it, with a warning.
+    """
     cache.step(f"cache: {cache.cache_root()}")
     qemu = qemu_binary.find_qemu(build=build)
     cache.step(f"using {qemu.describe()}")
-    assets = guest_assets.fetch_assets()
+    assets = guest_assets.fetch_assets(kernel=kernel, modules=modules)
     base = initramfs.build_base(assets)
     machine = machine_args(CPU, SMP, MEM_MB)
     dtb = devicetree.build_dtb(qemu, machine, cache.cache_root() / "dtb")
-    return Prepared(qemu, assets, base, dtb, machine)
+    layers = []
+    if with_tools:
+        try:
+            layers.append(tools.tools_archive())
+        except tools.ToolBuildError as e:
+            cache.step(f"warning: {e}; booting without /usr/bin/panthor-client")
+    names = pkg_layer.parse_names(guest_packages)
+    pkgs = pkg_layer.packages_archive(names) if names else None
+    if pkgs is not None:
+        layers.append(pkgs)
+    return Prepared(qemu, assets, base, dtb, machine, layers, CPU, names)
 
 
 def kernel_cmdline(load_panthor: bool, extra: str = "") -> str:
@@ -98,7 +131,10 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
          gpu: str | None = None, load_panthor: bool = False, log_dir: Path | None = None,
          keep_logs: bool = False, server_args: list[str] = (), extra_append: str = "",
          echo=None, prepared: Prepared | None = None,
-         server_program: list[str] | None = None, show_console=None) -> BootResult:
+         server_program: list[str] | None = None, show_console=None,
+         firmware: str = fw_layer.DEFAULT, kernel: Path | None = None,
+         modules: Path | None = None, guest_packages: list[str] | str | None = None,
+         timestamp_hz: int | None = None) -> BootResult:
     """Boot the guest, run `guest_cmd` in it, return its output and exit status.
 
     Raises BootError (carrying the partial BootResult and log tails) if the command
@@ -106,11 +142,20 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     `echo(line)` is called live for each output line of the guest command.
     `show_console(line)` is called live for every console line (kernel messages too).
     `server_program` replaces `python -m mali_gpu` (e.g. a stand-in server in tests).
+    `firmware`: `generated` (ours), `arm` (Debian's) or `none`, for the GPU's path.
+    `kernel`/`modules`/`guest_packages` go to `setup()` when `prepared` is not given.
+    `timestamp_hz` overrides the server's GPU timestamp frequency (default: the guest
+    CPU's counter frequency, which is what it must be).
     """
-    p = prepared or setup()
-    extra = [*server_args, *(["--gpu", gpu] if gpu else [])]
+    p = prepared or setup(kernel=kernel, modules=modules, guest_packages=guest_packages)
+    profile = get_profile(gpu)
+    ts_hz = timestamp_hz or guest_counter_hz(p.cpu)
+    fw = fw_layer.firmware_archive(firmware, profile, p.assets)
+    layers = [*([fw] if fw else []), *p.layers]
+    extra = [*server_args, "--gpu", profile.key, "--timestamp-hz", str(ts_hz)]
     with _sigterm_as_interrupt(), Session(p.qemu, log_dir, keep_logs) as s:
-        initrd = initramfs.write_boot_initrd(p.initramfs, guest_cmd, s.scratch / "initrd.cpio")
+        initrd = initramfs.write_boot_initrd(p.initramfs, guest_cmd, s.scratch / "initrd.cpio",
+                                             layers)
         cache.step("starting the vfio-user server")
         s.start_server(extra, server_program)
         args = [*p.machine, "-serial", "stdio", "-monitor", "none", "-no-reboot",
@@ -118,7 +163,8 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
                 "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
                 "-append", kernel_cmdline(load_panthor, extra_append),
                 "-device", vfio_user_device(p.qemu, s.socket)]
-        cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}")
+        cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}: "
+                   f"{profile.name}, {firmware} firmware, timestamp {ts_hz} Hz")
         t0 = time.monotonic()
         vm = s.start_qemu(args)
         console_path = s.log_dir / "console.log"
@@ -138,7 +184,7 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
             status=mon.exit_status, output="".join(l + "\n" for l in mon.output),
             console_log=_read(console_path), server_log=_read(s.log_dir / "server.log"),
             qemu_log=_read(s.log_dir / "qemu.log"), kernel_version=p.assets.kernel_version,
-            timings=timings)
+            timings=timings, gpu=profile.key, firmware=firmware, timestamp_hz=ts_hz)
     result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
     if failure is not None:
         raise BootError(_explain(failure, result), result)
@@ -189,15 +235,32 @@ def add_boot_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"shell command to run in the guest (default: {DEFAULT_GUEST_CMD!r})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help="give up after S seconds (default: %(default)s)")
-    parser.add_argument("--gpu", metavar="NAME", help="GPU model, passed to the server")
+    parser.add_argument("--gpu", metavar="NAME",
+                        help=f"GPU profile ({', '.join(profile_names())}; default g610)")
     parser.add_argument("--load-panthor", action="store_true",
                         help="insmod drm, gpu-sched, drm_exec, drm_gpuvm and panthor first")
+    parser.add_argument("--firmware", choices=fw_layer.CHOICES, default=fw_layer.DEFAULT,
+                        help="CSF firmware at the GPU's arm/mali/arch*/mali_csffw.bin: our "
+                             "generated free image (default), Arm's from Debian's "
+                             "firmware-misc-nonfree, or none")
+    _add_guest_arguments(parser)
     parser.add_argument("--log-dir", type=Path, metavar="DIR",
                         help="write console/server/QEMU logs to DIR (kept)")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the logs of the boot (their directory is printed)")
     parser.add_argument("--show-console", action="store_true",
                         help="echo the whole serial console (kernel messages) to stderr")
+
+
+def _add_guest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kernel", type=Path, metavar="IMAGE",
+                        help="boot this arm64 kernel Image instead of Debian's (needs --modules)")
+    parser.add_argument("--modules", type=Path, metavar="DIR",
+                        help="its modules: a lib/modules/<release> tree or a directory of "
+                             ".ko/.ko.xz/.ko.gz files (panthor and what it depends on)")
+    parser.add_argument("--guest-packages", action="append", metavar="PKG,...",
+                        help="add these Debian sid arm64 packages and their dependencies to "
+                             "the guest (repeatable)")
 
 
 def _print_console(line: str) -> None:
@@ -207,18 +270,25 @@ def _print_console(line: str) -> None:
 
 def run_boot(args: argparse.Namespace) -> int:
     try:
+        if args.gpu:
+            get_profile(args.gpu)  # unknown names fail before anything is fetched
+        if (args.kernel is None) != (args.modules is None):
+            raise RuntimeError("--kernel and --modules go together")
         r = boot(args.guest_cmd, args.timeout, gpu=args.gpu, load_panthor=args.load_panthor,
                  log_dir=args.log_dir, keep_logs=args.keep_logs,
                  echo=lambda line: print(line, flush=True),
-                 show_console=_print_console if getattr(args, "show_console", False) else None)
+                 show_console=_print_console if getattr(args, "show_console", False) else None,
+                 firmware=args.firmware, kernel=args.kernel, modules=args.modules,
+                 guest_packages=args.guest_packages)
     except BootError as e:
         print(f"mali-vdev boot failed: {e}", file=sys.stderr)
         return 124 if str(e).startswith("timeout") else 1
     except KeyboardInterrupt:
         print("mali-vdev boot interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as e:
-        print(f"mali-vdev boot failed: {e}", file=sys.stderr)
+    except (RuntimeError, KeyError, ValueError) as e:
+        why = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"mali-vdev boot failed: {why}", file=sys.stderr)
         return 1
     t = r.timings
     cache.step(f"guest command exited with status {r.status}; kernel {r.kernel_version}; "
@@ -228,12 +298,16 @@ def run_boot(args: argparse.Namespace) -> int:
 
 
 def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
-    """(No options yet; kept so the CLI can grow e.g. --guest-packages.)"""
+    """The assets options of `boot`, to fetch/build them ahead of time."""
+    _add_guest_arguments(parser)
 
 
 def run_setup(args: argparse.Namespace) -> int:
     try:
-        p = setup()
+        p = setup(kernel=getattr(args, "kernel", None), modules=getattr(args, "modules", None),
+                  guest_packages=getattr(args, "guest_packages", None))
+        # Our firmware for the default GPU, so a first boot needs nothing else.
+        fw_layer.firmware_archive(fw_layer.DEFAULT, get_profile(None), p.assets)
     except RuntimeError as e:
         print(f"mali-vdev setup failed: {e}", file=sys.stderr)
         return 1
@@ -244,6 +318,8 @@ def run_setup(args: argparse.Namespace) -> int:
     for name, version in a.packages.items():
         print(f"package:    {name} {version}")
     print(f"initramfs:  {p.initramfs}")
+    for layer in p.layers:
+        print(f"layer:      {layer}")
     print(f"device tree:{p.dtb}")
     return 0
 

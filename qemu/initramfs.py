@@ -1,9 +1,17 @@
-"""The guest initramfs: busybox, our /init, panthor's modules and the Mali firmware.
+"""The guest initramfs: busybox, our /init and panthor's modules, plus appended layers.
 
-The base archive depends only on the guest packages and /init, so it is built once per
-set of inputs and cached.  The guest command goes into a tiny second archive appended
-per boot (the kernel unpacks concatenated cpio archives in order), so no quoting or
-command-line length limits apply to it and the cached base is never rebuilt for it.
+The base archive depends only on the kernel's modules, busybox and /init, so it is built
+once per set of inputs and cached.  Everything else is a separate archive appended per
+boot (the kernel unpacks concatenated cpio archives in order, later files replacing
+earlier ones): the Mali firmware of the chosen kind (`qemu/firmware.py`), the guest tools
+(`qemu/tools.py`), extra Debian packages (`qemu/guest_packages.py`) and a tiny archive
+holding the guest command, so no quoting or command-line length limits apply to it and
+no cached archive is rebuilt for it.
+
+The layout is Debian's merged /usr: `bin`, `sbin` and `lib` are symlinks into `usr/`, so
+unpacked Debian packages land where their ELF interpreters and library paths expect.
+Archives appended later must therefore never contain `bin/`, `sbin/` or `lib/` as
+directories (the kernel would replace the symlink): write below `usr/` instead.
 """
 
 from __future__ import annotations
@@ -15,41 +23,41 @@ from qemu.assets import GuestAssets
 from qemu.cpio import CpioWriter
 
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
-FIRMWARE_SUBDIR = "arm/mali"
 CMD_PATH = "mali-vdev/cmd.sh"
+# Top-level directories that are symlinks into usr/ (merged /usr).
+MERGED_DIRS = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib"}
 # Linked at build time so /init's "#!/bin/sh" works; /init installs the other applets.
 CORE_APPLETS = ("sh", "mount", "mkdir", "cat", "echo", "poweroff", "insmod")
 
 
 def build_base(assets: GuestAssets, modules=kmodules.PANTHOR_MODULES) -> Path:
-    """The cached base initramfs (uncompressed newc) for these assets."""
+    """The cached base initramfs (uncompressed newc) for these assets (no firmware)."""
     init = INIT_SCRIPT.read_bytes()
-    key = cache.key_of(assets.inputs(), tuple(modules), init, FIRMWARE_SUBDIR, CORE_APPLETS,
-                       cache.file_digest(Path(__file__)), "v1")
+    key = cache.key_of(assets.inputs(), tuple(modules), init, CORE_APPLETS,
+                       cache.file_digest(Path(__file__)), "v2")
     out = cache.cache_root() / "initramfs" / f"base-{key}.cpio"
     if out.exists():
         return out
     cache.step(f"building initramfs for kernel {assets.kernel_version}")
     w = CpioWriter()
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "etc"):
+    for d in ("usr/bin", "usr/sbin", "usr/lib", "proc", "sys", "dev", "tmp", "etc", "run"):
         w.add_dir(d)
+    for link, target in MERGED_DIRS.items():
+        w.add_symlink(link, target)
     w.add_chardev("dev/console", 5, 1)  # the kernel opens it before /init mounts devtmpfs
     w.add_chardev("dev/null", 1, 3, 0o666)
-    w.add_file("bin/busybox", assets.busybox.read_bytes(), 0o755)
+    w.add_file("usr/bin/busybox", assets.busybox.read_bytes(), 0o755)
     for a in CORE_APPLETS:
-        w.add_symlink(f"bin/{a}", "busybox")
+        w.add_symlink(f"usr/bin/{a}", "busybox")
     w.add_file("init", init, 0o755)
 
-    moddir = f"lib/modules/{assets.kernel_version}"
+    moddir = f"usr/lib/modules/{assets.kernel_version}"
     order = kmodules.closure(assets.modules_dir, modules)
+    if not order or order[-1][0] != kmodules.canonical(modules[-1]):
+        raise RuntimeError(f"{modules[-1]} not found below {assets.modules_dir}")
     for name, _src, data in order:
         w.add_file(f"{moddir}/{name}.ko", data)
     w.add_file(f"{moddir}/load-order", "".join(f"{n}\n" for n, _, _ in order).encode())
-
-    fw = assets.firmware_dir / FIRMWARE_SUBDIR
-    if not fw.is_dir():
-        raise RuntimeError(f"no {FIRMWARE_SUBDIR} firmware in {assets.firmware_dir}")
-    w.add_tree(fw, f"lib/firmware/{FIRMWARE_SUBDIR}")
 
     with cache.atomic_file(out) as tmp:
         with open(tmp, "wb") as f:
@@ -74,9 +82,13 @@ def command_archive(guest_cmd: str) -> bytes:
     return w.to_bytes()
 
 
-def write_boot_initrd(base: Path, guest_cmd: str, dest: Path) -> Path:
-    """base archive + the per-boot command archive, concatenated."""
+def write_boot_initrd(base: Path, guest_cmd: str, dest: Path,
+                      layers: list[Path] | tuple[Path, ...] = ()) -> Path:
+    """base archive + `layers` (in order) + the per-boot command archive, concatenated."""
     with open(dest, "wb") as f:
-        f.write(base.read_bytes())
+        for part in (base, *layers):
+            with open(part, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    f.write(chunk)
         f.write(command_archive(guest_cmd))
     return dest

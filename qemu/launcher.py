@@ -30,6 +30,22 @@ GUEST_SLOT = "01.0"
 SCRATCH_PREFIX = "mali-vdev-run."
 SERVER_PROGRAM = [sys.executable, "-m", "mali_gpu"]
 
+# The guest's generic-timer frequency (CNTFRQ_EL0) under QEMU, per `-cpu`: 62.5 MHz
+# (GTIMER_SCALE 16 ns) for CPUs before FEAT_ECV such as cortex-a72; QEMU 9+ gives `max`
+# and Armv8.6+ models 1 GHz.  The GPU's TIMESTAMP must tick at the same rate (panthor
+# reports CNTFRQ as the GPU timestamp frequency), so the launcher passes this to
+# `mali-vdev serve --timestamp-hz`; the integration tests check it against the
+# frequency the guest's panthor reports.
+GUEST_COUNTER_HZ = {"cortex-a72": 62_500_000, "max": 1_000_000_000}
+
+
+def guest_counter_hz(cpu: str) -> int:
+    try:
+        return GUEST_COUNTER_HZ[cpu]
+    except KeyError:
+        raise ValueError(f"unknown guest counter frequency for -cpu {cpu}; "
+                         f"add it to GUEST_COUNTER_HZ") from None
+
 
 def _die_with_parent() -> None:
     """preexec hook: have the kernel kill this child if the launcher dies (Linux)."""

@@ -100,10 +100,13 @@ def prepared(tmp_path) -> bootmod.Prepared:
 def test_boot_flow_collects_output_status_and_logs(fakes):
     seen = []
     r = bootmod.boot("true", 20, prepared=prepared(fakes), echo=seen.append,
-                     server_program=[sys.executable, str(fakes / "server.py")], gpu="g610")
+                     server_program=[sys.executable, str(fakes / "server.py")], gpu="G710",
+                     firmware="none")
     assert r.status == 7
     assert r.output == "-machine virt\n" and seen == ["-machine virt"]
-    assert "--gpu" in r.server_log and "g610" in r.server_log
+    # the profile key, and the cortex-a72 guest's counter frequency for the GPU timestamp
+    assert "'--gpu', 'g710', '--timestamp-hz', '62500000'" in r.server_log
+    assert (r.gpu, r.firmware, r.timestamp_hz) == ("g710", "none", 62_500_000)
     assert "@@MALI-VDEV-CMD-EXIT 7@@" in r.console_log
     assert r.kernel_version == "7.2.13+deb14-arm64" and r.log_dir is None
     assert not scratch_dirs(fakes)
@@ -112,9 +115,47 @@ def test_boot_flow_collects_output_status_and_logs(fakes):
 def test_boot_timeout_raises_and_cleans_up(fakes, monkeypatch):
     monkeypatch.setenv("FAKE_QEMU_MODE", "hang")
     with pytest.raises(bootmod.BootError, match="timeout") as e:
-        bootmod.boot("true", 1.0, prepared=prepared(fakes), keep_logs=True,
+        bootmod.boot("true", 1.0, prepared=prepared(fakes), keep_logs=True, firmware="none",
                      server_program=[sys.executable, str(fakes / "server.py")])
     r = e.value.result
     assert r.status is None and "CMD-START" in r.console_log
     assert r.log_dir and (Path(r.log_dir) / "console.log").exists()
     assert not scratch_dirs(fakes)
+
+
+def test_boot_appends_the_layers_in_order(fakes, monkeypatch):
+    """base, then the prepared layers, then the command; the initrd QEMU gets is that."""
+    from qemu import initramfs
+    seen = {}
+    real = initramfs.write_boot_initrd
+
+    def spy(base, cmd, dest, layers=()):
+        seen.update(base=base, layers=list(layers), cmd=cmd)
+        return real(base, cmd, dest, layers)
+
+    monkeypatch.setattr(initramfs, "write_boot_initrd", spy)
+    p = prepared(fakes)
+    extra = fakes / "tools.cpio"
+    w = CpioWriter()
+    w.add_file("usr/bin/panthor-client", b"x", 0o755)
+    extra.write_bytes(w.to_bytes())
+    p.layers = [extra]
+    bootmod.boot("echo hi", 20, prepared=p, firmware="none",
+                 server_program=[sys.executable, str(fakes / "server.py")])
+    assert seen == {"base": p.initramfs, "layers": [extra], "cmd": "echo hi"}
+
+
+def test_unknown_gpu_or_firmware_is_refused_before_booting(fakes):
+    with pytest.raises(KeyError, match="unknown GPU profile"):
+        bootmod.boot("true", 5, prepared=prepared(fakes), gpu="g999", firmware="none")
+    with pytest.raises(ValueError, match="unknown firmware choice"):
+        bootmod.boot("true", 5, prepared=prepared(fakes), firmware="proprietary")
+    assert not scratch_dirs(fakes)
+
+
+def test_guest_counter_frequency_per_cpu():
+    from qemu.launcher import guest_counter_hz
+    assert guest_counter_hz("cortex-a72") == 62_500_000
+    assert guest_counter_hz(bootmod.CPU) == 62_500_000
+    with pytest.raises(ValueError, match="GUEST_COUNTER_HZ"):
+        guest_counter_hz("neoverse-v9")
