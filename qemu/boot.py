@@ -73,6 +73,9 @@ class BootResult:
     gpu: str = ""                       # profile key the server ran
     firmware: str = ""                  # generated | arm | none
     timestamp_hz: int = 0               # what the server was told (--timestamp-hz)
+    # The server's control-socket `status` once the guest command ended (MCU boots, firmware
+    # pings, resets, address spaces...); None if it could not be asked.
+    server_status: dict | None = None
 
 
 def setup(build: bool = True, kernel: Path | None = None, modules: Path | None = None,
@@ -153,7 +156,10 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     fw = fw_layer.firmware_archive(firmware, profile, p.assets)
     layers = [*([fw] if fw else []), *p.layers]
     extra = [*server_args, "--gpu", profile.key, "--timestamp-hz", str(ts_hz)]
+    status = None
     with _sigterm_as_interrupt(), Session(p.qemu, log_dir, keep_logs) as s:
+        control = Path(f"{s.socket}.ctl")
+        extra += ["--control", str(control)]
         initrd = initramfs.write_boot_initrd(p.initramfs, guest_cmd, s.scratch / "initrd.cpio",
                                              layers)
         cache.step("starting the vfio-user server")
@@ -177,6 +183,7 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
                     vm.proc.wait(POWEROFF_GRACE_S)
                 except subprocess.TimeoutExpired:
                     pass
+            status = server_status(control, s)
             s.stop()
             mon.join(5)
         timings = dict(mon.times, total=round(time.monotonic() - t0, 3))
@@ -184,11 +191,25 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
             status=mon.exit_status, output="".join(l + "\n" for l in mon.output),
             console_log=_read(console_path), server_log=_read(s.log_dir / "server.log"),
             qemu_log=_read(s.log_dir / "qemu.log"), kernel_version=p.assets.kernel_version,
-            timings=timings, gpu=profile.key, firmware=firmware, timestamp_hz=ts_hz)
+            timings=timings, gpu=profile.key, firmware=firmware, timestamp_hz=ts_hz,
+            server_status=status)
     result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
     if failure is not None:
         raise BootError(_explain(failure, result), result)
     return result
+
+
+def server_status(control: Path, s: Session) -> dict | None:
+    """The server's `status` over its control socket (the device keeps its state after
+    QEMU disconnects), or None if there is no such socket or it does not answer."""
+    if not (s.server and s.server.alive() and control.exists()):
+        return None
+    try:
+        from mali_gpu.control import request
+        answer = request(str(control), {"cmd": "status"}, timeout=5.0)
+    except (ImportError, OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 def _read(path: Path) -> str:

@@ -107,6 +107,8 @@ def test_boot_flow_collects_output_status_and_logs(fakes):
     # the profile key, and the cortex-a72 guest's counter frequency for the GPU timestamp
     assert "'--gpu', 'g710', '--timestamp-hz', '62500000'" in r.server_log
     assert (r.gpu, r.firmware, r.timestamp_hz) == ("g710", "none", 62_500_000)
+    assert "'--control'" in r.server_log
+    assert r.server_status is None  # the stand-in has no control socket
     assert "@@MALI-VDEV-CMD-EXIT 7@@" in r.console_log
     assert r.kernel_version == "7.2.13+deb14-arm64" and r.log_dir is None
     assert not scratch_dirs(fakes)
