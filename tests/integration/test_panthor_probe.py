@@ -7,8 +7,9 @@ is compared with the GPU profile the server ran (`mali_regs.profiles`).
 - one boot per firmware choice (`generated`, our free image; `arm`, Debian's): probe
   messages, no error line, DEV_QUERY values = the profile's, VM_BIND + CPU write, the bad
   ioctls fail with panthor's errnos; with `generated` the same boot also goes through
-  22 forced runtime suspend/resume cycles and then stays up 39 s with the firmware
-  running (three of panthor's 12 s pings) while a VM binding is held.
+  22 forced runtime suspend/resume cycles and then stays up 40 s with the firmware
+  running (three of panthor's 12 s pings) while a VM binding is held; the server's
+  control-socket status confirms the MCU boots and the pings.
 - one boot per other profile: panthor names each GPU as the profile says.
 """
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.guest
 
 GPU_DEV = "/sys/bus/platform/devices/10000000.gpu"
 PM_CYCLES = 22
-STAY_UP_S = 39          # three firmware pings (every 12 s) with the device held active
+STAY_UP_S = 40          # three firmware pings (every 12 s) with the device held active
 PER_BOOT_TIMEOUT_S = 170.0
 
 # dmesg lines worth checking: the GPU's drivers, plus kernel splats from anywhere.
@@ -61,9 +62,10 @@ d={GPU_DEV}/power
 echo "pm.active_before=$(cat $d/runtime_active_time)"
 echo "pm.suspended_before=$(cat $d/runtime_suspended_time)"
 resumed=0; suspended=0; i=0
-while [ $i -lt {PM_CYCLES} ]; do
+while [ $i -lt {PM_CYCLES} ]; do  # a cycle counts when the state really changed
+    before=$(cat $d/runtime_status)
     echo on > $d/control; sleep 0.2
-    [ "$(cat $d/runtime_status)" = active ] && resumed=$((resumed + 1))
+    [ $before = suspended ] && [ "$(cat $d/runtime_status)" = active ] && resumed=$((resumed + 1))
     echo auto > $d/control; sleep 0.3
     [ "$(cat $d/runtime_status)" = suspended ] && suspended=$((suspended + 1))
     i=$((i + 1))
@@ -216,6 +218,12 @@ def test_g610_probe_uapi_and_power_cycles(prepared, firmware):
     assert stayed >= 36.0, stayed  # three 12 s pings
     assert vals["hold.status"] == "0" and vals["hold.held"] == str(STAY_UP_S), r.output
     check_query(vals, "query2.", profile, r.timestamp_hz)
+    # The server's side of it: the emulated MCU booted at probe and at every resume, and
+    # answered panthor's 12 s firmware pings while the GPU stayed up.
+    st = r.server_status
+    assert st is not None, "no status from the server's control socket"
+    print(f"server status: boots {st['boots']}, pings {st['pings']}, resets {st['resets']}")
+    assert st["boots"] >= 1 + int(vals["pm.resumed"]) and st["pings"] >= 3, st
 
 
 OTHER_PROFILES = [p for p in PROFILES if p.key != "g610"]
