@@ -1,0 +1,98 @@
+"""What every trace file starts with: which GPU it was recorded on, and how to read its clock.
+
+Decoders need the GPU profile (GPU_ID, hence the architecture) to pick the register map, the
+tick rate of the event timestamps, and the wall-clock time at timestamp zero to place a trace
+in a kernel log. Each format stores the same header in its own way (a binary struct, the first
+JSON line, an mmiotrace MARK line, the Perfetto `otherData` object).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import asdict, dataclass, fields
+
+from mali_regs import get_profile, regmap_for_arch
+from mali_regs.regmap import RegMap
+
+#: Version of the trace formats (binary layout, JSON keys, MARK header). Bumped on any change
+#: a reader must know about.
+FORMAT_VERSION = 1
+
+#: Where mmiotrace output places BAR0: physical = BAR_PHYS + register offset.
+BAR_PHYS = 0x10000000
+
+
+@dataclass(frozen=True)
+class TraceHeader:
+    profile: str = "g610"               # GPU profile key (mali_regs.profiles)
+    gpu_name: str = "Mali-G610"
+    gpu_id: int = 0xA8670005
+    timestamp_hz: int = 1_000_000_000   # tick rate of Event.t_ns (nanoseconds)
+    gpu_timestamp_hz: int = 0           # the GPU TIMESTAMP register's rate (guest CNTFRQ), 0 = unknown
+    start_wall_ns: int = 0              # Unix time (ns) at t_ns == 0
+    bar_phys: int = BAR_PHYS            # BAR0 address used in mmiotrace output
+    source: str = ""                    # who recorded it ("mali-vdev serve", "driver model", ...)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def arch(self) -> tuple[int, int, int]:
+        g = self.gpu_id
+        return (g >> 28, (g >> 24) & 0xF, (g >> 20) & 0xF)
+
+    @property
+    def arch_major(self) -> int:
+        return self.gpu_id >> 28
+
+    def regmap(self) -> RegMap:
+        """The register map of the GPU the trace was recorded on."""
+        return regmap_for_arch(self.arch_major)
+
+    def describe(self) -> str:
+        a = self.arch
+        return f"{self.gpu_name} (profile {self.profile}, GPU_ID 0x{self.gpu_id:08x}, arch {a[0]}.{a[1]}.{a[2]})"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["arch"] = list(self.arch)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TraceHeader":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def for_profile(cls, profile: str = "g610", **kw) -> "TraceHeader":
+        p = get_profile(profile)
+        kw.setdefault("start_wall_ns", time.time_ns())
+        return cls(profile=p.key, gpu_name=p.name, gpu_id=p.gpu_id, **kw)
+
+    @classmethod
+    def for_device(cls, device, source: str = "") -> "TraceHeader":
+        """The header for a trace of `device` (a mali_gpu.device.MaliDevice) from its bus."""
+        p = device.profile
+        return cls(profile=p.key, gpu_name=p.name, gpu_id=p.gpu_id,
+                   gpu_timestamp_hz=getattr(device.clock, "timestamp_hz", 0),
+                   start_wall_ns=bus_epoch_wall_ns(device.events), source=source)
+
+
+_EPOCHS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def bus_epoch_wall_ns(bus) -> int:
+    """Wall-clock time (Unix ns) of the bus's t_ns == 0 (the same for every trace of one bus)."""
+    try:
+        return _EPOCHS[bus]
+    except (KeyError, TypeError):
+        pass
+    t0 = getattr(bus, "t0_ns", None)
+    if t0 is None:
+        t0 = getattr(bus, "_t0", None)  # EventBus keeps its monotonic epoch here
+    now_wall, now_mono = time.time_ns(), time.monotonic_ns()
+    epoch = now_wall if t0 is None else now_wall - (now_mono - t0)
+    try:
+        _EPOCHS[bus] = epoch
+    except TypeError:
+        pass
+    return epoch

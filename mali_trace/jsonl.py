@@ -1,0 +1,116 @@
+"""JSON Lines: one object per line, the header first, then one event per line.
+
+    {"type": "header", "format": "mali-vdev-trace", "format_version": 1, "profile": "g610", ...}
+    {"seq": 1, "t_ns": 5120, "kind": "REG_READ", "addr": 0, "value": 2825322501, "width": 4,
+     "block": "GPU_CONTROL", "reg": "GPU_ID", "text": "GPU_ID = 0xa8670005 (...)", "fields": {...}}
+
+The raw event fields (seq, t_ns, kind, addr, value, width, slot, stream, aux; slot/stream are
+left out when -1, width/aux when 0) are what the parser reads back; everything else is the
+decoded view (mali_trace.decode): register block/name/fields, IRQ block and raised bits,
+interface ACK/REQ bits decoded one by one, instruction disassembly, fault names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Iterator, TextIO
+
+from mali_gpu.events import Event, Kind
+
+from .decode import Decoder
+from .header import TraceHeader
+
+FORMAT_NAME = "mali-vdev-trace"
+
+
+class JsonlFormatError(ValueError):
+    pass
+
+
+class JsonlEncoder:
+    def __init__(self, header: TraceHeader, decode: bool = True):
+        self.header = header
+        self.decoder = Decoder(header) if decode else None
+        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+    def begin(self) -> str:
+        return self._dumps({"type": "header", "format": FORMAT_NAME, **self.header.to_dict()}) + "\n"
+
+    def event_dict(self, ev: Event) -> dict:
+        d = {"seq": ev.seq, "t_ns": ev.t_ns, "kind": ev.kind.name, "addr": ev.addr, "value": ev.value}
+        if ev.width:
+            d["width"] = ev.width
+        if ev.slot != -1:
+            d["slot"] = ev.slot
+        if ev.stream != -1:
+            d["stream"] = ev.stream
+        if ev.aux:
+            d["aux"] = ev.aux
+        if self.decoder is not None:
+            d.update(self.decoder.decode(ev))
+        return d
+
+    def encode(self, ev: Event) -> str:
+        return self._dumps(self.event_dict(ev)) + "\n"
+
+    def end(self) -> str:
+        return ""
+
+
+def event_from_dict(d: dict) -> Event:
+    try:
+        kind = d["kind"]
+        kind = Kind[kind] if isinstance(kind, str) else Kind(kind)
+        return Event(int(d["seq"]), int(d["t_ns"]), kind, int(d.get("addr", 0)), int(d.get("value", 0)),
+                     int(d.get("width", 0)), int(d.get("slot", -1)), int(d.get("stream", -1)), int(d.get("aux", 0)))
+    except (KeyError, ValueError, TypeError) as e:
+        raise JsonlFormatError(f"not a trace event: {e!r}") from None
+
+
+def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator[Event]]:
+    """Header and events of a JSON Lines trace (a file without a header line gets the
+    default G610 header)."""
+    first = ""
+    for line in f:
+        if line.strip():
+            first = line
+            break
+    try:
+        obj = json.loads(first) if first else {}
+    except json.JSONDecodeError as e:
+        raise JsonlFormatError(f"line 1 is not JSON: {e}") from None
+    if obj.get("type") == "header":
+        header = TraceHeader.from_dict(obj)
+        pending: list = []
+    else:
+        header = TraceHeader()
+        if warnings is not None:
+            warnings.append("JSON Lines trace without a header line: assuming the G610 profile")
+        pending = [obj] if obj else []
+
+    def events() -> Iterator[Event]:
+        for o in pending:
+            yield event_from_dict(o)
+        for n, line in enumerate(f, start=2):
+            if not line.strip():
+                continue
+            try:
+                o = json.loads(line)
+            except json.JSONDecodeError as e:
+                if warnings is not None:
+                    warnings.append(f"line {n}: not JSON ({e}); stopped here")
+                return
+            if o.get("type") not in (None, "event"):
+                continue
+            yield event_from_dict(o)
+    return header, events()
+
+
+def write(f: TextIO, header: TraceHeader, events: Iterable[Event]) -> int:
+    enc = JsonlEncoder(header)
+    f.write(enc.begin())
+    n = 0
+    for ev in events:
+        f.write(enc.encode(ev))
+        n += 1
+    return n
