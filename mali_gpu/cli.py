@@ -22,6 +22,16 @@ def _serve(args) -> int:
         logging.getLogger("mali_vdev").error("cannot listen on %s: %s", args.socket, e)
         return 1
     logging.getLogger("mali_vdev").info("serving %s (GPU_ID 0x%08x)", device.profile.name, device.profile.gpu_id)
+    tracer = None
+    if args.trace:
+        try:
+            from mali_trace import TraceWriter
+            tracer = TraceWriter.for_device(device, args.trace, args.trace_format, source="mali-vdev serve")
+        except (OSError, ImportError) as e:
+            logging.getLogger("mali_vdev").error("cannot write the trace %s: %s", args.trace, e)
+            server.close()
+            return 1
+        logging.getLogger("mali_vdev").info("tracing every event to %s (%s)", args.trace, args.trace_format)
     from .control import ControlServer
     control = ControlServer(device, args.control or args.socket + ".ctl")
     control.start()
@@ -37,6 +47,8 @@ def _serve(args) -> int:
         control.close()
         server.close()
         device.engine.stop()
+        if tracer is not None:
+            tracer.close()  # the buffered tail and the format's trailer, also on SIGTERM
     return 0
 
 
@@ -76,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPU TIMESTAMP frequency; must equal the guest's CNTFRQ (QEMU: 62.5 MHz for "
                         "cortex-a72, 1 GHz for -cpu max)")
     s.add_argument("--control", help="control socket for `mali-vdev status` (default: SOCKET.ctl)")
+    s.add_argument("--trace", metavar="FILE", help="record every event (register accesses, IRQs, doorbells, "
+                                                   "interface acks, MMU, CSG/CS state, CS instructions, ...) to FILE")
+    s.add_argument("--trace-format", choices=("binary", "jsonl", "mmiotrace", "perfetto"), default="binary",
+                   help="format of --trace (default binary; read it with `mali-vdev trace`)")
     s.set_defaults(func=_serve)
 
     st = sub.add_parser("status", help="show the state of a running server (power, MCU, AS, CSG slots)")
@@ -89,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError as e:  # keep `serve` usable if the guest side is broken
         b.set_defaults(import_error=str(e))
     b.set_defaults(func=_boot)
+
+    t = sub.add_parser("trace", help="decode, summarise, compare and convert traces: show, stats, diff, perfetto, "
+                                     "convert")
+    try:
+        from mali_trace.cli import add_arguments as add_trace_arguments
+        add_trace_arguments(t)
+    except ImportError as e:
+        t.add_argument("rest", nargs=argparse.REMAINDER)
+        t.set_defaults(import_error=str(e), func=None)
 
     u = sub.add_parser("setup", help="fetch and build QEMU and the guest assets (cached)")
     try:
