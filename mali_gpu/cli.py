@@ -32,6 +32,12 @@ def _serve(args) -> int:
             server.close()
             return 1
         logging.getLogger("mali_vdev").info("tracing every event to %s (%s)", args.trace, args.trace_format)
+    try:
+        _arm_debugging(device, args)
+    except (ValueError, OSError) as e:
+        logging.getLogger("mali_vdev").error("%s", e)
+        server.close()
+        return 2
     from .control import ControlServer
     control = ControlServer(device, args.control or args.socket + ".ctl")
     control.start()
@@ -50,6 +56,39 @@ def _serve(args) -> int:
         if tracer is not None:
             tracer.close()  # the buffered tail and the format's trailer, also on SIGTERM
     return 0
+
+
+def _arm_debugging(device, args) -> None:
+    """Fault injections, watches and breaks given on the command line."""
+    from .faults import load_file, parse_spec
+    from .watch import Qmp, Watcher, parse_watch
+    for spec in args.inject or ():
+        device.inject(parse_spec(spec))
+    if args.inject_file:
+        for inj in load_file(args.inject_file):
+            device.inject(inj)
+    if args.qmp:
+        device.qmp = Qmp(args.qmp)
+    if args.watch or args.break_on:
+        watcher = Watcher(device.regmap, device.qmp)
+        for spec in args.watch or ():
+            watcher.add(parse_watch(spec, device.regmap, pause=False))
+        for spec in args.break_on or ():
+            watcher.add(parse_watch(spec, device.regmap, pause=True))
+        device.events.attach(watcher)
+
+
+def _continue(args) -> int:
+    import json
+
+    from .control import request
+    try:
+        answer = request(args.control, {"cmd": "continue"})
+    except OSError as e:
+        print(f"mali-vdev continue: cannot reach {args.control}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer))
+    return 0 if "error" not in answer else 1
 
 
 def _status(args) -> int:
@@ -93,6 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trace-format", choices=("binary", "jsonl", "mmiotrace", "perfetto"), default="binary",
                    help="format of --trace (default binary; read it with `mali-vdev trace`)")
     s.set_defaults(func=_serve)
+
+    s.add_argument("--inject", action="append", metavar="SPEC",
+                   help="arm a fault injection, e.g. drop_ping_ack:skip=1 (see mali_gpu/faults.py); repeatable")
+    s.add_argument("--inject-file", metavar="FILE", help="TOML file with [[inject]] tables")
+    s.add_argument("--watch", action="append", metavar="REG[:r|w][=VALUE]",
+                   help="log every matching register access, decoded; repeatable")
+    s.add_argument("--break", dest="break_on", action="append", metavar="REG[:r|w][=VALUE]",
+                   help="pause the guest through QMP on a matching access; repeatable (needs --qmp)")
+    s.add_argument("--qmp", metavar="PATH", help="QEMU's QMP unix socket, for --break and `mali-vdev continue`")
+
+    c = sub.add_parser("continue", help="resume a guest paused by a --break (QMP cont)")
+    c.add_argument("--control", required=True, help="the server's control socket (SOCKET.ctl)")
+    c.set_defaults(func=_continue)
 
     st = sub.add_parser("status", help="show the state of a running server (power, MCU, AS, CSG slots)")
     st.add_argument("--control", required=True, help="the server's control socket (SOCKET.ctl)")

@@ -5,6 +5,7 @@ Requests are one JSON object per line, answers likewise:
   {"cmd": "gpu_read", "as": N|"any", "va": X, "size": S}   read GPU memory through an AS
   {"cmd": "translate", "as": N, "va": X}              the physical address, or the fault
   {"cmd": "inject", "spec": "KIND[:key=value,...]"}   arm a fault injection (see faults.py)
+  {"cmd": "continue"}                                 resume a guest paused by a break (QMP cont)
 Debug reads walk the page tables without reporting faults to the driver: looking must not
 change what the guest sees.
 """
@@ -88,6 +89,11 @@ class ControlServer:
                 return self.gpu_read(req["as"], int(req["va"]), int(req.get("size", 4)))
             if cmd == "translate":
                 return self.translate(int(req["as"]), int(req["va"]))
+            if cmd == "continue":
+                if self.dev.qmp is None:
+                    return {"error": "the server was started without --qmp"}
+                self.dev.qmp.send("cont")
+                return {"sent": "cont"}
             if cmd == "inject":
                 inj = parse_spec(str(req["spec"]))
                 self.dev.inject(inj)

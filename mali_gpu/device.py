@@ -57,6 +57,7 @@ class MaliDevice(Device):
         self.events = EventBus()
         self.faults = FaultInjector()
         self.faults.on_timed = self._timed_fault
+        self.qmp = None  # watch.Qmp when the server knows QEMU's QMP socket
         self.gpu_irq = IrqBlock("GPU_IRQ", 0, self.regs, self._update_line, self.events)
         self.job_irq = IrqBlock("JOB_IRQ", 1, self.regs, self._update_line, self.events)
         self.mmu_irq = IrqBlock("MMU_IRQ", 2, self.regs, self._update_line, self.events)
