@@ -372,6 +372,7 @@ def format_diff(res: DiffResult, a: list[Access], b: list[Access], name_a: str =
     if res.identical:
         return ""
     out = [f"--- {name_a} ({res.a_count} register accesses)", f"+++ {name_b} ({res.b_count} register accesses)"]
+    # hunks are numbered like unified diffs: -first,count in A  +first,count in B (access numbers from 1)
     i = res.first
     fa = a[i] if i < len(a) else None
     fb = b[i] if i < len(b) else None
@@ -391,7 +392,7 @@ def format_diff(res: DiffResult, a: list[Access], b: list[Access], name_a: str =
                f"({sum(i2 - i1 for _, i1, i2, _, _ in res.opcodes)} accesses of {name_a}, "
                f"{sum(j2 - j1 for _, _, _, j1, j2 in res.opcodes)} of {name_b})")
     for tag, i1, i2, j1, j2 in res.opcodes[:max_hunks]:
-        out.append(f"@@ {name_a} #{i1 + 1}..{i2} / {name_b} #{j1 + 1}..{j2} ({tag}) @@")
+        out.append(f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@ {tag}")
         for x in a[i1:min(i2, i1 + max_lines)]:
             out.append(f"  - {x.line()}")
         if i2 - i1 > max_lines:
