@@ -37,6 +37,8 @@ def _serve(args) -> int:
     except (ValueError, OSError) as e:
         logging.getLogger("mali_vdev").error("%s", e)
         server.close()
+        if tracer is not None:
+            tracer.close()
         return 2
     from .control import ControlServer
     control = ControlServer(device, args.control or args.socket + ".ctl")
