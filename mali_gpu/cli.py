@@ -102,8 +102,12 @@ def _status(args) -> int:
     except OSError as e:
         print(f"mali-vdev status: cannot reach {args.control}: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(answer, indent=2))
-    return 0
+    if args.json or "error" in answer:
+        print(json.dumps(answer, indent=2))
+    else:
+        from .control import format_status
+        print(format_status(answer))
+    return 0 if "error" not in answer else 1
 
 
 def _boot(args) -> int:
@@ -150,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="show the state of a running server (power, MCU, AS, CSG slots)")
     st.add_argument("--control", required=True, help="the server's control socket (SOCKET.ctl)")
+    st.add_argument("--json", action="store_true", help="the raw JSON answer")
     st.set_defaults(func=_status)
 
     b = sub.add_parser("boot", help="boot the Debian arm64 guest with the GPU attached and run a command")

@@ -19,7 +19,10 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
+from firmware_loader.mcu import MCU_STATUS_NAMES
 from mali_regs import csf_iface as I
+from scheduler.csg import CSG_STATE_NAMES
+from scheduler.isa import disassemble
 
 from .faults import parse_spec
 from .pagetable import ACCESS_READ, MmuFault, walk
@@ -129,34 +132,119 @@ class ControlServer:
                 results.append({"as": a.index, "error": str(e)})
         return {"va": va, "size": size, "results": results}
 
+    def _peek(self, aspace, va: int, size: int) -> bytes | None:
+        """Read through an address space without reporting faults (None if unmapped)."""
+        try:
+            return b"".join(self.dev.host.dma.read(walk(self.dev.host.dma, aspace.config, v, ACCESS_READ).pa(v), n)
+                            for v, n in _pages(va, size))
+        except Exception:
+            return None
+
+    def _u64(self, aspace, va: int) -> int | None:
+        b = self._peek(aspace, va, 8)
+        return None if b is None else int.from_bytes(b, "little")
+
+    def _glb(self) -> dict | None:
+        mcu = self.dev.mcu
+        from firmware_loader.mcu import GLB_INPUT_VA, GLB_OUTPUT_VA
+        req, ack = self._peek(mcu.aspace, GLB_INPUT_VA, 4), self._peek(mcu.aspace, GLB_OUTPUT_VA, 4)
+        if req is None or ack is None:
+            return None
+        req, ack = int.from_bytes(req, "little"), int.from_bytes(ack, "little")
+        reg = I.GLB_INPUT["GLB_REQ"]
+        return {"req": req, "ack": ack, "req_decoded": reg.format_value(req),
+                "pending": reg.format_value((req ^ ack) & I.GLB_REQ_MASK)}
+
+    def _stream(self, slot, cs) -> dict:
+        mcu = self.dev.mcu
+        aspace = self.dev.mmu[slot.as_index]
+        ring = cs.ring
+        entry = {"cs": cs.index, "running": cs.running, "cmd_ptr": cs.cmd_ptr, "depth": len(cs.frames),
+                 "ring": {"base": ring.base, "size": ring.size, "insert": self._u64(mcu.aspace, ring.input_va),
+                          "extract": self._u64(mcu.aspace, ring.output_va)},
+                 "blocked_reason": "SYNC_WAIT" if cs.wait else ("FATAL" if cs.fatal else "UNBLOCKED"),
+                 "wait": ({"addr": cs.wait.addr, "value": cs.wait.value, "cond": "GT" if cs.wait.cond == 1 else "LE",
+                           "current": self._u64(aspace, cs.wait.addr)} if cs.wait else None),
+                 "scoreboards": cs.pending_mask,
+                 "fatal": ({"exception": cs.fatal.exception_type, "info": cs.fatal.info, "why": cs.fatal.why}
+                           if cs.fatal else None),
+                 "instructions": cs.instructions, "next": []}
+        if cs.frames:
+            f = cs.frames[-1]
+            count = 4
+            if f.ring:
+                count = min(count, ((entry["ring"]["insert"] or f.pc) - f.pc) // 8)
+            else:
+                count = min(count, (f.end - f.pc) // 8)
+            va = cs.cmd_ptr
+            for _ in range(max(count, 0)):
+                raw = self._u64(aspace, va)
+                if raw is None:
+                    entry["next"].append(f"0x{va:x}: <unmapped>")
+                    break
+                entry["next"].append(f"0x{va:x}: {disassemble(raw)}")
+                va += 8
+                if f.ring and (va - ring.base) >= ring.size:
+                    va = ring.base
+        return entry
+
     def status(self) -> dict:
         dev, r = self.dev, self.dev.regs
         slots = []
         for slot in dev.csg_slots.slots:
-            streams = []
-            for cs in slot.streams:
-                if not (cs.running or cs.frames or cs.fatal):
-                    continue
-                streams.append({"cs": cs.index, "running": cs.running, "cmd_ptr": cs.cmd_ptr,
-                                "depth": len(cs.frames), "blocked": cs.wait is not None,
-                                "wait_addr": cs.wait.addr if cs.wait else None,
-                                "fatal": cs.fatal.exception_type if cs.fatal else None,
-                                "instructions": cs.instructions})
-            slots.append({"slot": slot.index, "state": slot.state, "as": slot.as_index,
-                          "idle": slot.idle, "streams": streams})
+            streams = [self._stream(slot, cs) for cs in slot.streams if cs.running or cs.frames or cs.fatal]
+            slots.append({"slot": slot.index, "state": CSG_STATE_NAMES.get(slot.state, slot.state),
+                          "as": slot.as_index, "priority": slot.priority, "idle": slot.idle, "streams": streams})
         return {
             "gpu": dev.profile.name, "gpu_id": r["GPU_ID"],
-            "l2_ready": r["L2_READY"], "shader_ready": r["SHADER_READY"],
-            "mcu_status": r["MCU_STATUS"], "boots": dev.mcu.boots, "pings": dev.mcu.pings,
-            "irq": {"gpu": r["GPU_IRQ_RAWSTAT"], "job": r["JOB_IRQ_RAWSTAT"], "mmu": r["MMU_IRQ_RAWSTAT"]},
+            "power": {"l2_ready": r["L2_READY"], "shader_ready": r["SHADER_READY"], "tiler_ready": r["TILER_READY"]},
+            "mcu_status": MCU_STATUS_NAMES.get(r["MCU_STATUS"], r["MCU_STATUS"]), "boots": dev.mcu.boots,
+            "pings": dev.mcu.pings, "glb": self._glb() if r["MCU_STATUS"] else None,
+            "irq": {name: {"rawstat": r[f"{name}_IRQ_RAWSTAT"], "mask": r[f"{name}_IRQ_MASK"]}
+                    for name in ("GPU", "JOB", "MMU")},
             "address_spaces": [{"as": a.index, "transtab": a.config.transtab, "transcfg": a.config.transcfg,
-                                "faults": a.faults} for a in self._enabled_as()],
+                                "memattr": a.config.memattr, "faults": a.faults,
+                                "faultstatus": r[f"AS_FAULTSTATUS[{a.index}]"],
+                                "faultaddress": r[f"AS_FAULTADDRESS[{a.index}]"]} for a in self._enabled_as()],
             "csg_slots": slots,
             "engine": {"slices": dev.engine.slices, "instructions": dev.engine.instructions},
             "resets": dev.gpu_control.resets,
             "faults_armed": [{"kind": i.describe(), "fired": i.fired, "count": i.count}
                              for i in dev.faults.injections],
         }
+
+
+def format_status(st: dict) -> str:
+    """The status as a developer reads it."""
+    lines = [f"{st['gpu']} (GPU_ID 0x{st['gpu_id']:08x})  MCU {st['mcu_status']}  boots {st['boots']}  "
+             f"pings {st['pings']}  GPU resets {st['resets']}",
+             "power: " + "  ".join(f"{k.upper()} 0x{v:x}" for k, v in st["power"].items()),
+             "irq:   " + "  ".join(f"{k} raw 0x{v['rawstat']:08x} mask 0x{v['mask']:08x}" for k, v in st["irq"].items())]
+    if st["glb"]:
+        g = st["glb"]
+        lines.append(f"GLB:   req {g['req_decoded']}  pending {g['pending']}")
+    for a in st["address_spaces"]:
+        lines.append(f"AS{a['as']}:   TRANSTAB 0x{a['transtab']:x} TRANSCFG 0x{a['transcfg']:x} "
+                     f"faults {a['faults']} FAULTSTATUS 0x{a['faultstatus']:x} FAULTADDRESS 0x{a['faultaddress']:x}")
+    for slot in st["csg_slots"]:
+        if slot["state"] == "TERMINATE" and not slot["streams"]:
+            continue
+        lines.append(f"CSG{slot['slot']}: {slot['state']} AS{slot['as']} prio {slot['priority']}"
+                     f"{' idle' if slot['idle'] else ''}")
+        for cs in slot["streams"]:
+            ring = cs["ring"]
+            lines.append(f"  CS{cs['cs']}: {'running' if cs['running'] else 'stopped'} {cs['blocked_reason']} "
+                         f"ring 0x{ring['base']:x}/0x{ring['size']:x} insert {ring['insert']} extract {ring['extract']} "
+                         f"cmd_ptr 0x{cs['cmd_ptr']:x} depth {cs['depth']} scoreboards 0x{cs['scoreboards']:x}")
+            if cs["wait"]:
+                w = cs["wait"]
+                lines.append(f"    waits for [0x{w['addr']:x}] {w['cond']} 0x{w['value']:x} (now {w['current']})")
+            if cs["fatal"]:
+                lines.append(f"    fatal 0x{cs['fatal']['exception']:02x}: {cs['fatal']['why']}")
+            lines.extend(f"    {n}" for n in cs["next"])
+    for f in st["faults_armed"]:
+        lines.append(f"fault armed: {f['kind']} fired {f['fired']}/{f['count'] or 'inf'}")
+    return "\n".join(lines)
 
 
 def _pages(va: int, size: int):

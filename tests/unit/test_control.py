@@ -22,7 +22,7 @@ def test_status_reports_mcu_and_address_spaces(served):
     Driver(gpu)
     gpu.write("MCU_CONTROL", 2)
     st = request(path, {"cmd": "status"})
-    assert st["gpu_id"] == 0xA8670005 and st["mcu_status"] == 1 and st["boots"] == 1
+    assert st["gpu_id"] == 0xA8670005 and st["mcu_status"] == "ENABLED" and st["boots"] == 1
     assert [a["as"] for a in st["address_spaces"]] == [0]
 
 
@@ -49,3 +49,26 @@ def test_bad_requests_get_errors(served):
     assert "error" in request(path, {"cmd": "nope"})
     assert "error" in request(path, {"cmd": "gpu_read", "as": 1, "va": 0, "size": 1 << 30})
     assert "error" in request(path, {"cmd": "gpu_read"})
+
+
+def test_status_shows_streams_with_ring_pointers_waits_and_next_instructions(served):
+    from mali_gpu.control import format_status
+    from mali_gpu.driver_model import SYNC_VA, Group, mov32, mov48
+    from scheduler.isa import Op, encode
+    gpu, path = served
+    d = Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)
+    g = Group(gpu, d)
+    g.submit([mov48(0, SYNC_VA), mov32(2, 5), encode(Op.SYNC_WAIT32, addr=0, data=2, cond=1),
+              mov32(3, 1), mov32(4, 2)])
+    g.run()
+    st = request(path, {"cmd": "status"})
+    cs = st["csg_slots"][0]["streams"][0]
+    assert st["csg_slots"][0]["state"] == "START" and cs["blocked_reason"] == "SYNC_WAIT"
+    assert cs["wait"] == {"addr": SYNC_VA, "value": 5, "cond": "GT", "current": 0}
+    assert cs["ring"]["insert"] == 40 and cs["ring"]["extract"] == 16
+    assert cs["next"][0].endswith("SYNC_WAIT32 [d0] > r2") or "SYNC_WAIT32" in cs["next"][0]
+    assert len(cs["next"]) == 3 and "MOVE32 r4" in cs["next"][2]
+    text = format_status(st)
+    assert "CSG0: START AS1" in text and "waits for [0x400000] GT 0x5 (now 0)" in text
+    assert st["glb"] is not None and st["mcu_status"] == "ENABLED"
