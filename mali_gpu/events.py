@@ -42,7 +42,7 @@ class IfaceBlockId(enum.IntEnum):
     CS = 2
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs five times as much to create
 class Event:
     seq: int
     t_ns: int           # monotonic, since the bus was created
@@ -63,7 +63,7 @@ class EventBus:
         self._sinks: list[Sink] = []
         self._seq = 0
         self._lock = threading.Lock()
-        self._t0 = time.monotonic_ns()
+        self.t0_ns = time.monotonic_ns()  # event times are relative to this monotonic instant
         self.active = False
 
     def attach(self, sink: Sink) -> None:
@@ -78,6 +78,6 @@ class EventBus:
              stream: int = -1, aux: int = 0) -> None:
         with self._lock:  # sequence numbers and timestamps increase together across threads
             self._seq += 1
-            ev = Event(self._seq, time.monotonic_ns() - self._t0, kind, addr, value, width, slot, stream, aux)
+            ev = Event(self._seq, time.monotonic_ns() - self.t0_ns, kind, addr, value, width, slot, stream, aux)
             for sink in self._sinks:
                 sink(ev)

@@ -86,9 +86,7 @@ def bus_epoch_wall_ns(bus) -> int:
         return _EPOCHS[bus]
     except (KeyError, TypeError):
         pass
-    t0 = getattr(bus, "t0_ns", None)
-    if t0 is None:
-        t0 = getattr(bus, "_t0", None)  # EventBus keeps its monotonic epoch here
+    t0 = getattr(bus, "t0_ns", None)  # the bus's monotonic epoch
     now_wall, now_mono = time.time_ns(), time.monotonic_ns()
     epoch = now_wall if t0 is None else now_wall - (now_mono - t0)
     try:
