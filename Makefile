@@ -24,8 +24,13 @@ venv: $(STAMP)
 setup: venv
 	$(BIN)/mali-vdev setup
 
+# The stock panthor probes the virtual Mali-G610; our uAPI client queries it from user space.
+DEMO_CMD := echo "== dmesg (panthor)"; dmesg | grep -E "panthor|drm"; \
+	echo "== /dev/dri"; ls /dev/dri; \
+	echo "== panthor-client query"; panthor-client query
+
 demo: setup
-	$(BIN)/mali-vdev boot
+	$(BIN)/mali-vdev boot --load-panthor --guest-cmd '$(DEMO_CMD)'
 
 unit: venv
 	$(BIN)/python -m pytest -q -m 'not guest' tests
