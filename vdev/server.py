@@ -191,7 +191,8 @@ class Server:
         self.conn.close()
         self.conn = None
         self.negotiated = False
-        n = self.dma.unmap_all()
+        with self.device.lock:
+            n = self.dma.unmap_all()
         self.interrupts.release_all()
         log.info("client disconnected (%s); dropped %d DMA maps and the IRQ fds, device state kept", why, n)
         with self.device.lock:
@@ -301,7 +302,8 @@ class Server:
         _require(req.argsz >= P.DMA_MAP_SIZE, f"DMA_MAP argsz {req.argsz}")
         _require(len(msg.fds) <= 1, "DMA_MAP with more than one fd")
         fd = msg.fds.pop() if msg.fds else None
-        m = self.dma.map(req.address, req.size, req.flags, fd, req.offset)
+        with self.device.lock:  # device workers may be reading guest memory right now
+            m = self.dma.map(req.address, req.size, req.flags, fd, req.offset)
         log.info("DMA_MAP %s (file offset 0x%x)", m.describe(), req.offset)
         return b""
 
@@ -314,10 +316,12 @@ class Server:
         _require(not req.flags & ~P.DMA_UNMAP_FLAG_ALL, f"unknown DMA_UNMAP flags 0x{req.flags:x}")
         if req.flags & P.DMA_UNMAP_FLAG_ALL:
             _require(req.address == 0 and req.size == 0, "DMA_UNMAP ALL with an address or size")
-            n = self.dma.unmap_all()
+            with self.device.lock:
+                n = self.dma.unmap_all()
             log.info("DMA_UNMAP all (%d maps)", n)
         else:
-            m = self.dma.unmap(req.address, req.size)
+            with self.device.lock:
+                m = self.dma.unmap(req.address, req.size)
             log.info("DMA_UNMAP %s", m.describe())
         return bytes(msg.payload[:P.DMA_UNMAP_SIZE])
 
