@@ -67,7 +67,9 @@ class GpuControl:
 
     def _command(self, reg, value, mask):
         cmd = value & 0xFF
-        log.info("%s", self.regs.regmap.decode(reg.offset, value))
+        # Flushes come with every VM update: keep them out of INFO; resets and the rest stay.
+        log.log(logging.DEBUG if cmd == CMD_FLUSH_CACHES else logging.INFO, "%s",
+                self.regs.regmap.decode(reg.offset, value))
         if self.dev.events.active:
             self.dev.events.emit(Kind.GPU_COMMAND, value=value)
         if cmd == CMD_NOP:
