@@ -14,6 +14,7 @@ server gets `--gpu` and `--timestamp-hz` = the guest CPU's counter frequency.
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from mali_regs.profiles import get_profile, profile_names
 
@@ -38,6 +40,7 @@ DEFAULT_TIMEOUT_S = 180.0
 # cortex-a72 boots faster under TCG than "max" (no pointer-authentication emulation).
 CPU, SMP, MEM_MB = "cortex-a72", 1, 1024
 POWEROFF_GRACE_S = 10.0
+WATCH_JOIN_S = 30.0
 
 
 class BootError(RuntimeError):
@@ -76,6 +79,75 @@ class BootResult:
     # The server's control-socket `status` once the guest command ended (MCU boots, firmware
     # pings, resets, address spaces...); None if it could not be asked.
     server_status: dict | None = None
+    # What the `watch` callbacks saw and returned, by pattern (see boot()).
+    watched: dict[str, "Watched"] = field(default_factory=dict)
+
+
+class Live:
+    """The running server, as a `watch` callback sees it while the guest command runs."""
+
+    def __init__(self, control: Path, t0: float):
+        self.control = control   # the server's control socket (JSON lines, mali_gpu/control.py)
+        self.t0 = t0
+
+    def request(self, req: dict, timeout: float = 10.0) -> dict:
+        from mali_gpu.control import request
+        return request(str(self.control), req, timeout=timeout)
+
+    def status(self) -> dict:
+        return self.request({"cmd": "status"})
+
+    def gpu_read(self, va: int, size: int, address_space: int | str = "any") -> dict:
+        """GPU memory at `va` through the user address spaces (or AS n), without faults."""
+        return self.request({"cmd": "gpu_read", "as": address_space, "va": va, "size": size})
+
+
+@dataclass
+class Watched:
+    """One `watch` pattern that matched: the line, the callback's value or exception."""
+    line: str
+    at: float                      # seconds since QEMU started
+    value: Any = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+WatchCallback = Callable[[Live, str], Any]
+
+
+class _Watcher:
+    """Runs each watch callback once, in its own thread, on the first output line matching
+    its pattern (re.search); the console reader never waits for a callback."""
+
+    def __init__(self, watch: Mapping[str, WatchCallback], live: Live, echo=None):
+        self.patterns = [(p, re.compile(p), cb) for p, cb in watch.items()]
+        self.live, self.echo = live, echo
+        self.seen: dict[str, Watched] = {}
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, line: str) -> None:
+        if self.echo:
+            self.echo(line)
+        for pattern, rx, cb in self.patterns:
+            if pattern not in self.seen and rx.search(line):
+                w = self.seen[pattern] = Watched(line, round(time.monotonic() - self.live.t0, 3))
+                t = threading.Thread(target=self._run, args=(w, cb, line), daemon=True,
+                                     name=f"watch {pattern}")
+                self.threads.append(t)
+                t.start()
+
+    def _run(self, w: Watched, cb: WatchCallback, line: str) -> None:
+        try:
+            w.value = cb(self.live, line)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller in BootResult.watched
+            w.error = e
+        finally:
+            w.done = True
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.monotonic()))
 
 
 def setup(build: bool = True, kernel: Path | None = None, modules: Path | None = None,
@@ -137,7 +209,8 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
          server_program: list[str] | None = None, show_console=None,
          firmware: str = fw_layer.DEFAULT, kernel: Path | None = None,
          modules: Path | None = None, guest_packages: list[str] | str | None = None,
-         timestamp_hz: int | None = None) -> BootResult:
+         timestamp_hz: int | None = None,
+         watch: Mapping[str, WatchCallback] | None = None) -> BootResult:
     """Boot the guest, run `guest_cmd` in it, return its output and exit status.
 
     Raises BootError (carrying the partial BootResult and log tails) if the command
@@ -149,6 +222,12 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     `kernel`/`modules`/`guest_packages` go to `setup()` when `prepared` is not given.
     `timestamp_hz` overrides the server's GPU timestamp frequency (default: the guest
     CPU's counter frequency, which is what it must be).
+    `watch` maps regular expressions to callbacks `cb(live, line)`: the first output line
+    of the guest command that matches a pattern starts its callback in a thread, with a
+    `Live` handle on the running server (its control socket: `status()`, `gpu_read()`,
+    `request()`), e.g. to check the server's state while the guest holds something. The
+    boot waits for the callbacks (up to 30 s) before it stops the server; their values or
+    exceptions are in `BootResult.watched[pattern]`.
     """
     p = prepared or setup(kernel=kernel, modules=modules, guest_packages=guest_packages)
     profile = get_profile(gpu)
@@ -174,10 +253,13 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
         t0 = time.monotonic()
         vm = s.start_qemu(args)
         console_path = s.log_dir / "console.log"
+        watcher = _Watcher(watch, Live(control, t0), echo) if watch else None
         with open(console_path, "w") as log:
-            mon = ConsoleMonitor(vm.proc.stdout, log, t0, on_output=echo,
+            mon = ConsoleMonitor(vm.proc.stdout, log, t0, on_output=watcher or echo,
                                  on_line=show_console).start()
             failure = _wait(mon, vm, s, t0, timeout)
+            if watcher is not None:
+                watcher.join(WATCH_JOIN_S)
             if failure is None:  # /init powers off; give QEMU a moment to exit by itself
                 try:
                     vm.proc.wait(POWEROFF_GRACE_S)
@@ -192,7 +274,7 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
             console_log=_read(console_path), server_log=_read(s.log_dir / "server.log"),
             qemu_log=_read(s.log_dir / "qemu.log"), kernel_version=p.assets.kernel_version,
             timings=timings, gpu=profile.key, firmware=firmware, timestamp_hz=ts_hz,
-            server_status=status)
+            server_status=status, watched=dict(watcher.seen) if watcher else {})
     result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
     if failure is not None:
         raise BootError(_explain(failure, result), result)

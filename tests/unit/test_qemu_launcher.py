@@ -21,9 +21,21 @@ FAKE_SERVER = textwrap.dedent("""
     print("fake server", sys.argv[1:], flush=True)
     if mode == "crash":
         print("boom: no such GPU", flush=True); sys.exit(3)
-    if mode == "ok":
+    if mode in ("ok", "control"):
         s = socket.socket(socket.AF_UNIX); s.bind(path + ".tmp"); s.listen(1)
         os.rename(path + ".tmp", path)
+    if mode == "control":  # also a control socket answering JSON lines, like mali_gpu's
+        import json, threading
+        c = socket.socket(socket.AF_UNIX)
+        c.bind(sys.argv[sys.argv.index("--control") + 1]); c.listen(4)
+        def serve():
+            while True:
+                conn, _ = c.accept()
+                with conn, conn.makefile("rwb") as f:
+                    for line in f:
+                        f.write(json.dumps({"got": json.loads(line)}).encode() + b"\\n")
+                        f.flush()
+        threading.Thread(target=serve, daemon=True).start()
     time.sleep(60)
 """)
 
@@ -36,6 +48,10 @@ FAKE_QEMU = textwrap.dedent("""
     out.write("@@MALI-VDEV-OUT@@ " + " ".join(sys.argv[1:3]) + "\\n"); out.flush()
     if mode == "hang":
         time.sleep(60)
+    if mode == "hold":  # a guest command that announces a hold, holds, then goes on
+        out.write("[    1.0] kernel says holding=0 too\\n@@MALI-VDEV-OUT@@ holding=1\\n"); out.flush()
+        time.sleep(1.0)
+        out.write("@@MALI-VDEV-OUT@@ held=1\\n@@MALI-VDEV-OUT@@ holding=2\\n"); out.flush()
     out.write("@@MALI-VDEV-CMD-EXIT 7@@\\n"); out.flush()
 """)
 
@@ -161,3 +177,34 @@ def test_guest_counter_frequency_per_cpu():
     assert guest_counter_hz(bootmod.CPU) == 62_500_000
     with pytest.raises(ValueError, match="GUEST_COUNTER_HZ"):
         guest_counter_hz("neoverse-v9")
+
+
+def test_watch_callbacks_reach_the_server_while_the_guest_holds(fakes, monkeypatch):
+    """A pattern on the command's output starts its callback once, in a thread, with the
+    server's control socket; the boot waits for it and hands back value or exception."""
+    monkeypatch.setenv("FAKE_SERVER_MODE", "control")
+    monkeypatch.setenv("FAKE_QEMU_MODE", "hold")
+    calls = []
+
+    def read(live, line):
+        calls.append(line)
+        return live.gpu_read(0x8000000, 64)
+
+    def broken(live, line):
+        raise RuntimeError("callback failed: " + line)
+
+    seen = []
+    r = bootmod.boot("true", 20, prepared=prepared(fakes), firmware="none", echo=seen.append,
+                     server_program=[sys.executable, str(fakes / "server.py")],
+                     watch={r"^holding=": read, r"^held=": broken, r"^never": read})
+    assert r.status == 7
+    assert calls == ["holding=1"]                          # first match, output lines only
+    assert seen == ["-machine virt", "holding=1", "held=1", "holding=2"]  # echo gets all
+    w = r.watched[r"^holding="]
+    assert w.done and w.error is None and w.line == "holding=1"
+    assert w.value == {"got": {"cmd": "gpu_read", "as": "any", "va": 0x8000000, "size": 64}}
+    assert w.at < r.timings["cmd_exit"]                    # while the guest still held
+    b = r.watched[r"^held="]
+    assert b.done and isinstance(b.error, RuntimeError) and "held=1" in str(b.error)
+    assert r"^never" not in r.watched
+    assert not scratch_dirs(fakes)
