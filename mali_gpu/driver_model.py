@@ -195,9 +195,11 @@ class Group:
         ram = gpu.ram
         self.pt = PageTables(ram)
         self.pa = {}
-        for va, size in ((RING_VA, RING_SIZE * 4), (BUF_VA, 0x10000), (CODE_VA, 0x10000), (SYNC_VA, 0x1000)):
+        # Attributes as panthor maps them: rings and sync objects no-execute.
+        for va, size, attrs in ((RING_VA, RING_SIZE * 4, LEAF_RW | PTE_XN), (BUF_VA, 0x10000, LEAF_RW),
+                                (CODE_VA, 0x10000, LEAF_RW), (SYNC_VA, 0x1000, LEAF_RW | PTE_XN)):
             self.pa[va] = ram.alloc(size)
-            self.pt.map(va, self.pa[va], size)
+            self.pt.map(va, self.pa[va], size, attrs)
         gpu.write(f"AS_TRANSTAB[{as_index}]", self.pt.root)
         gpu.write(f"AS_TRANSCFG[{as_index}]", TRANSCFG_4K_48)
         gpu.write(f"AS_COMMAND[{as_index}]", 1)

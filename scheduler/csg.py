@@ -144,7 +144,9 @@ class CsgSlots:
             slot.state = START
         elif new == RESUME:
             try:
-                data = self.mcu.aspace.read(slot.suspend_buf, suspend.size_of(slot.streams))
+                # The whole buffer: its contents, not this slot's current streams, say how much is used.
+                data = self.mcu.aspace.read(slot.suspend_buf,
+                                            self._csg(I.CSG_CONTROL, slot.index)["CSG_SUSPEND_SIZE"])
                 suspend.restore(data, slot.streams)
             except (MmuFault, ConstructError) as e:
                 log.error("CSG%d RESUME: suspend buffer at MCU VA 0x%x unusable (%s); streams start afresh",
@@ -184,7 +186,9 @@ class CsgSlots:
             req, ack = ci["CS_REQ"], co["CS_ACK"]
             changed = (req ^ ack) & I.CS_REQ_MASK
             if slot.running:
-                if req & 0x7 == CS_STATE_START and (changed & 0x7 or (fresh and not cs.running)):
+                # A stream the suspend buffer brought back keeps its place, even if the driver's
+                # STOP (written at SUSPEND, acked by a later doorbell) makes START look new.
+                if req & 0x7 == CS_STATE_START and (changed & 0x7 or fresh) and not cs.running:
                     self._start_stream(slot, cs)
                 elif req & 0x7 == CS_STATE_STOP and changed & 0x7:
                     cs.running = False

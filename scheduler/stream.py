@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from mali_gpu.events import Kind
-from mali_gpu.pagetable import ACCESS_EXECUTE, ACCESS_READ, MmuFault
+from mali_gpu.pagetable import ACCESS_READ, MmuFault
 
 from . import isa
 from .isa import Op
@@ -183,7 +183,7 @@ class Interpreter:
                     if f.pc == f.end:
                         cs.drain(-1)
                         return "idle"
-                    if (f.end - f.pc) & 7 or f.end - f.pc > cs.ring.size:
+                    if (f.end - f.pc) & 7 or not 0 < f.end - f.pc <= cs.ring.size:
                         raise CsFatal(EXC_INSTR_INVALID_PC, f.end,
                                       f"ring insert 0x{f.end:x} is not a whole number of instructions past extract "
                                       f"0x{f.pc:x} within the 0x{cs.ring.size:x}-byte ring")
@@ -193,7 +193,8 @@ class Interpreter:
                     cs.frames.pop()
                     continue
                 va = f.pc
-            raw = int.from_bytes(aspace.read(va, 8, ACCESS_EXECUTE), "little")
+            # The command-stream front end reads instructions as data: panthor maps rings no-exec.
+            raw = int.from_bytes(aspace.read(va, 8, ACCESS_READ), "little")
             try:
                 instr = isa.decode(raw)
             except isa.InvalidInstruction as e:

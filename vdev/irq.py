@@ -5,6 +5,14 @@ treats INTx as edge-then-EOI: it asserts the guest line when our eventfd fires a
 (the next trapped BAR access under TCG: `SET_IRQS NONE|UNMASK`; under KVM: its resample fd),
 deasserts it and unmasks. So each trigger auto-masks the line, and an unmask while the device
 still holds the level high triggers again — that is what makes it level-triggered.
+
+Under TCG the unmask comes right after the guest's first register access in its handler,
+before the handler masks the device. Re-triggering then races QEMU's own deassert at the next
+access: the late eventfd can leave the line asserted with nothing left to lower it, and a
+driver whose handler returns "not mine" without touching a register then sees an interrupt
+storm. So a client UNMASK is evaluated once the client has been quiet for UNMASK_QUIET_S (the
+handler's mask write has arrived), or after UNMASK_MAX_DELAY_S at the latest; the server loop
+calls `recheck()`. A KVM resample (a real EOI) is evaluated at once.
 """
 
 from __future__ import annotations
@@ -13,11 +21,15 @@ import errno
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 from . import protocol as P
 
 log = logging.getLogger("vdev.irq")
+
+UNMASK_QUIET_S = 0.0005
+UNMASK_MAX_DELAY_S = 0.002
 
 
 class IrqError(Exception):
@@ -63,6 +75,7 @@ class Interrupts:
         self.intx_disabled = False   # PCI COMMAND.INTX_DISABLE
         self.intx_resample_fd: int | None = None
         self.intx_triggers = 0       # statistics, and something tests can observe
+        self.recheck_deadline: float | None = None  # a deferred UNMASK is waiting (monotonic time)
         self.on_intx_status = None   # callback(asserted: bool) for PCI STATUS.INTERRUPT
 
     # -- device side ---------------------------------------------------------------------
@@ -118,9 +131,19 @@ class Interrupts:
                 log.warning("resample fd %d read failed: %s", fd, e)
         self._unmask_intx()
 
-    def _unmask_intx(self) -> None:
+    def _unmask_intx(self, defer: bool = False) -> None:
         with self._lock:
             self.intx_masked = False
+            if defer:
+                if self.recheck_deadline is None:
+                    self.recheck_deadline = time.monotonic() + UNMASK_MAX_DELAY_S
+                return
+            self._intx_evaluate()
+
+    def recheck(self) -> None:
+        """Evaluate the line after a deferred UNMASK (called by the server loop)."""
+        with self._lock:
+            self.recheck_deadline = None
             self._intx_evaluate()
 
     def set_irqs(self, flags: int, index: int, start: int, count: int, fds: list[int], data: bytes) -> str:
@@ -188,7 +211,7 @@ class Interrupts:
                 return "INTX masked"
             if action == P.IRQ_SET_ACTION_UNMASK:
                 if selected[0]:
-                    self._unmask_intx()
+                    self._unmask_intx(defer=True)
                 return "INTX unmasked"
         if action == P.IRQ_SET_ACTION_TRIGGER:
             for i, sel in enumerate(selected):

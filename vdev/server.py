@@ -17,11 +17,12 @@ import selectors
 import socket
 import stat
 import threading
+import time
 
 from . import protocol as P
 from .device import Device, DeviceHost
 from .dma import DmaError, DmaMapError, DmaSpace
-from .irq import Interrupts, IrqError
+from .irq import UNMASK_QUIET_S, Interrupts, IrqError
 from .pci import CONFIG_SIZE, COMMAND_INTX_DISABLE, PciConfigSpace, config_register_name
 from .transport import Connection, Message, PeerClosed, ProtocolError
 
@@ -147,8 +148,12 @@ class Server:
                     resample_fd = self.interrupts.intx_resample_fd
                     if resample_fd is not None:
                         sel.register(resample_fd, selectors.EVENT_READ, "resample")
+                deadline = self.interrupts.recheck_deadline
+                events = sel.select(UNMASK_QUIET_S if deadline is not None else None)
+                if deadline is not None and (not events or time.monotonic() >= deadline):
+                    self.interrupts.recheck()
                 # The current client's messages (and its EOF) before any new client.
-                for key, _ in sorted(sel.select(), key=lambda e: order[e[0].data]):
+                for key, _ in sorted(events, key=lambda e: order[e[0].data]):
                     if key.data == "conn":
                         if self.conn is not None and key.fileobj is self.conn.sock:
                             self._serve_one()

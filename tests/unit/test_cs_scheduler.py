@@ -7,8 +7,8 @@ are assembled with scheduler.isa.encode and the engine is stepped by hand.
 
 import pytest
 
-from mali_gpu.driver_model import (BUF_VA, CODE_VA, SYNC_VA, USER_AS, Driver, Gpu, Group, job_wrapper,
-                                   mov32, mov48)
+from mali_gpu.driver_model import (BUF_VA, CODE_VA, SUSPEND_VA, SYNC_VA, USER_AS, Driver, Gpu, Group,
+                                   job_wrapper, mov32, mov48)
 from mali_regs import csf_iface as I
 from scheduler.isa import Op, encode
 
@@ -164,3 +164,51 @@ def test_suspend_and_resume_keep_registers_and_ring_position(booted):
     g.run()
     assert g.buf(0x20) == 0xABCD
     assert g.extract() == g.insert[0]
+
+
+def test_resume_inside_a_call_after_another_group_used_the_slot(booted):
+    """SUSPEND in the middle of a CALLed buffer; the slot runs someone else; the driver's STOP
+    is acked by a stray doorbell; RESUME must continue inside the call, not skip the job."""
+    gpu, d = booted
+    g = Group(gpu, d)
+    inner = g.code(0x200, [mov48(0, SYNC_VA + 0x200), mov32(2, 0),
+                           encode(Op.SYNC_WAIT32, addr=0, data=2, cond=1),
+                           mov48(4, BUF_VA), mov32(6, 0x5EED), encode(Op.STORE_MULTIPLE, addr=4, base=6, mask=1, offset=0x40)])
+    g.submit(job_wrapper(*inner, SYNC_VA))
+    g.run()
+    assert len(gpu.dev.csg_slots.slots[0].streams[0].frames) == 2  # blocked inside the CALL
+    g.request(state=2)                                              # SUSPEND
+    saved = gpu.ram.read(g.susp_pa, 0x4000)
+    mcu = gpu.dev.mcu
+    ci = mcu.cs(I.CS_INPUT, 0, 0)
+    ci["CS_REQ"] = ci["CS_REQ"] & ~7                                # panthor: STOP, no doorbell
+    g.request(toggle=1 << 5)                                        # a later STATUS_UPDATE acks it
+    other = Group(gpu, d, slot=0, as_index=2)                       # someone else's group in the slot
+    other.submit([mov32(1, 1)])
+    other.run()
+    other.request(state=0)
+    d.pt.map(SUSPEND_VA, g.susp_pa, 0x4000)                         # our group's buffers again
+    d.pt.map(g.io_va(0), g.io_pa, 0x2000)
+    gpu.write("AS_COMMAND[0]", 2)
+    assert gpu.ram.read(g.susp_pa, 0x4000) == saved
+    ci["CS_REQ"] = (ci["CS_REQ"] & ~7) | 1                          # reprogrammed for the resume
+    cfg = mcu.csg(I.CSG_INPUT, 0)
+    cfg["CSG_CONFIG"] = USER_AS
+    gpu.write(f"AS_COMMAND[{USER_AS}]", 1)
+    g.request(state=3)                                              # RESUME
+    gpu.ram.u32(g.pa[SYNC_VA] + 0x200, 1)
+    g.run()
+    assert g.buf(0x40) == 0x5EED                                    # the job really ran
+    assert g.sync() == 1
+
+
+def test_ring_insert_behind_extract_is_a_fatal_not_a_runaway(booted):
+    gpu, d = booted
+    g = Group(gpu, d)
+    g.submit([mov32(1, 1), mov32(2, 2)])
+    g.run()
+    gpu.ram.u64(g.io_pa, 8)  # the driver moved insert backwards
+    d.doorbell(1)
+    g.run()
+    assert g.out()["CS_FATAL"] & 0xFF == 0x50  # INSTR_INVALID_PC
+    assert gpu.dev.csg_slots.slots[0].streams[0].instructions == 2

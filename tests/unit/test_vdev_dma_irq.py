@@ -274,3 +274,18 @@ def test_bad_set_irqs_is_refused_and_fds_closed(served, flags, index, start, cou
     assert open_eventfds() == before  # the server closed its copies
     for fd in fds:
         os.close(fd)
+
+
+def test_unmask_waits_for_the_handler_to_mask_before_retriggering(served, intx):
+    """TCG's EOI comes right after the handler's first access; the mask write that follows
+    must win, or a late re-trigger leaves QEMU's line stuck high (an interrupt storm)."""
+    c, efd = intx
+    c.write32(0, IRQ_LEVEL, 1)
+    assert pending(efd) == 1
+    # the UNMASK and the handler's next (posted) write arrive back to back
+    msg_id = c.send(P.Command.DEVICE_SET_IRQS,
+                    P.IRQ_SET.pack(P.IRQ_SET_SIZE, P.IRQ_SET_DATA_NONE | P.IRQ_SET_ACTION_UNMASK, 0, 0, 1))
+    c.write32(0, IRQ_LEVEL, 0, posted=True)
+    c.recv_reply(msg_id)
+    assert pending(efd) == 0
+    assert served.server.interrupts.recheck_deadline is None  # evaluated once the client went quiet
