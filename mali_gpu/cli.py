@@ -80,34 +80,29 @@ def _arm_debugging(device, args) -> None:
         device.events.attach(watcher)
 
 
-def _continue(args) -> int:
+def _ask(args, cmd: str, render=None) -> int:
+    """One control-socket request; print the answer (rendered, or as JSON)."""
     import json
 
     from .control import request
     try:
-        answer = request(args.control, {"cmd": "continue"})
+        answer = request(args.control, {"cmd": cmd})
     except OSError as e:
-        print(f"mali-vdev continue: cannot reach {args.control}: {e}", file=sys.stderr)
+        print(f"mali-vdev {args.command}: cannot reach {args.control}: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(answer))
-    return 0 if "error" not in answer else 1
+    failed = "error" in answer
+    print(render(answer) if render and not failed and not getattr(args, "json", False)
+          else json.dumps(answer, indent=2))
+    return 1 if failed else 0
+
+
+def _continue(args) -> int:
+    return _ask(args, "continue")
 
 
 def _status(args) -> int:
-    import json
-
-    from .control import request
-    try:
-        answer = request(args.control, {"cmd": "status"})
-    except OSError as e:
-        print(f"mali-vdev status: cannot reach {args.control}: {e}", file=sys.stderr)
-        return 1
-    if args.json or "error" in answer:
-        print(json.dumps(answer, indent=2))
-    else:
-        from .control import format_status
-        print(format_status(answer))
-    return 0 if "error" not in answer else 1
+    from .control import format_status
+    return _ask(args, "status", format_status)
 
 
 def _boot(args) -> int:

@@ -74,6 +74,9 @@ def test_serve_process_lifecycle(tmp_path):
         with Client(str(sock)) as c:
             c.negotiate()
             assert c.read32(0, GPU_ID) == 0xA8670005
+        st = subprocess.run([sys.executable, "-m", "mali_gpu", "status", "--control", f"{sock}.ctl"],
+                            capture_output=True, text=True, timeout=30)
+        assert st.returncode == 0 and "Mali-G610 (GPU_ID 0xa8670005)  MCU DISABLED" in st.stdout
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
         assert not sock.exists()
