@@ -65,8 +65,10 @@ class Engine:
         dev = self.dev
         with dev.lock:
             slots = dev.csg_slots
-            candidates = [(slot, cs) for slot in slots.slots if slot.running for cs in slot.streams
-                          if cs.running and cs.frames]
+            # Higher CSG priority (ENDPOINT_CONFIG) first in each round; every stream still gets
+            # its slice, so a low-priority endless loop delays others by one slice at most.
+            candidates = [(slot, cs) for slot in sorted(slots.slots, key=lambda s: -s.priority) if slot.running
+                          for cs in slot.streams if cs.running and cs.frames]
         for slot, cs in candidates:
             with dev.lock:
                 if not (slot.running and cs.running and cs.frames):

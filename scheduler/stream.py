@@ -173,6 +173,7 @@ class Interpreter:
         if cs.wait is not None:
             if not self._wait_done(cs, aspace):
                 return "blocked"
+            self._wait_error(cs, aspace)
             cs.wait = None
             self._advance(cs)
         for _ in range(budget):
@@ -221,6 +222,15 @@ class Interpreter:
     def _advance(self, cs: CommandStream) -> None:
         cs.frames[-1].pc += 8
 
+    @staticmethod
+    def _wait_error(cs: CommandStream, aspace) -> None:
+        """error_reject: a satisfied wait on a sync object carrying an error takes the error on."""
+        w = cs.wait
+        if w.error_reject:
+            status = aspace.read_u32(w.addr + (8 if w.is64 else 4))
+            if status:
+                cs.error = status
+
     def _wait_done(self, cs: CommandStream, aspace) -> bool:
         w = cs.wait
         size = 8 if w.is64 else 4
@@ -264,6 +274,7 @@ class Interpreter:
             cs.wait = SyncWait(cs.d(ins.addr), cs.r(ins.data) if op == Op.SYNC_WAIT32 else cs.d(ins.data),
                                op == Op.SYNC_WAIT64, ins.cond, bool(ins.error_reject))
             if self._wait_done(cs, aspace):
+                self._wait_error(cs, aspace)
                 cs.wait = None
             else:
                 return False

@@ -212,3 +212,23 @@ def test_ring_insert_behind_extract_is_a_fatal_not_a_runaway(booted):
     g.run()
     assert g.out()["CS_FATAL"] & 0xFF == 0x50  # INSTR_INVALID_PC
     assert gpu.dev.csg_slots.slots[0].streams[0].instructions == 2
+
+
+def test_errors_propagate_through_sync_objects(booted):
+    """A wait with error_reject on a failed sync object takes the error on; a SYNC_ADD with
+    error_propagate then passes it to the next sync object; ERROR_BARRIER clears it."""
+    gpu, d = booted
+    g = Group(gpu, d)
+    gpu.ram.u64(g.pa[SYNC_VA] + 0x300, 1)
+    gpu.ram.u32(g.pa[SYNC_VA] + 0x308, 0xBAD)           # the producer failed
+    g.submit([mov48(0, SYNC_VA + 0x300), mov48(2, 0),
+              encode(Op.SYNC_WAIT64, addr=0, data=2, cond=1, error_reject=1),
+              mov48(4, SYNC_VA + 0x340), mov48(6, 1),
+              encode(Op.SYNC_ADD64, addr=4, data=6, error_propagate=1, signal_slot=0),
+              encode(Op.ERROR_BARRIER),
+              mov48(8, SYNC_VA + 0x380),
+              encode(Op.SYNC_ADD64, addr=8, data=6, error_propagate=1, signal_slot=0)])
+    g.run()
+    assert g.sync(0x340) == 1 and g.sync(0x348, 4) == 0xBAD  # the error travelled on
+    assert g.sync(0x388, 4) == 0                              # after the barrier: clean
+    assert g.sync(0x380) == 1
