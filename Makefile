@@ -24,10 +24,12 @@ venv: $(STAMP)
 setup: venv
 	$(BIN)/mali-vdev setup
 
-# The stock panthor probes the virtual Mali-G610; our uAPI client queries it from user space.
+# The stock panthor probes the virtual Mali-G610; our uAPI client queries it and runs a job.
 DEMO_CMD := echo "== dmesg (panthor)"; dmesg | grep -E "panthor|drm"; \
 	echo "== /dev/dri"; ls /dev/dri; \
-	echo "== panthor-client query"; panthor-client query
+	echo "== panthor-client query"; panthor-client query; \
+	echo "== panthor-client job-store (a command stream writes 0xdeadbeef, its sync object signals)"; \
+	panthor-client job-store
 
 demo: setup
 	$(BIN)/mali-vdev boot --load-panthor --guest-cmd '$(DEMO_CMD)'
