@@ -8,7 +8,9 @@ calls.
 
 The guest initrd is the cached base + firmware layer + tools layer (`/usr/bin/
 panthor-client`) + guest-packages layer + the command (see `qemu/initramfs.py`).  The
-server gets `--gpu` and `--timestamp-hz` = the guest CPU's counter frequency.
+server gets `--gpu` and `--timestamp-hz` = the guest CPU's counter frequency, plus the
+debugging options of a boot (trace, fault injections, watch/break with QEMU's QMP sockets;
+see `boot()`); `--corrupt-firmware` adds a layer after the firmware layer.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
 
@@ -33,6 +35,7 @@ from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
 from qemu.launcher import Session, guest_counter_hz, machine_args, vfio_user_device
+from qemu.monitor import Monitor, QmpError
 
 # Read GPU_ID (BAR0 offset 0) through the real PCI -> vfio-user path.
 DEFAULT_GUEST_CMD = "devmem 0x10000000 32"
@@ -41,6 +44,12 @@ DEFAULT_TIMEOUT_S = 180.0
 CPU, SMP, MEM_MB = "cortex-a72", 1, 1024
 POWEROFF_GRACE_S = 10.0
 WATCH_JOIN_S = 30.0
+TRACE_FORMATS = ("binary", "jsonl", "mmiotrace", "perfetto")
+# A traced server flushes its buffer and writes the format's trailer on SIGTERM.
+TRACED_SERVER_GRACE_S = 30.0
+# How often the boot asks QEMU whether a break paused it (the pause does not count
+# against the timeout).
+PAUSE_POLL_S = 0.5
 
 
 class BootError(RuntimeError):
@@ -81,14 +90,29 @@ class BootResult:
     server_status: dict | None = None
     # What the `watch` callbacks saw and returned, by pattern (see boot()).
     watched: dict[str, "Watched"] = field(default_factory=dict)
+    trace: Path | None = None           # the server's trace file (--trace), complete
+    pauses: int = 0                     # times QEMU stopped (a --break): its STOP events
 
 
 class Live:
-    """The running server, as a `watch` callback sees it while the guest command runs."""
+    """The running server (and QEMU), as a `watch` callback sees them while the guest runs."""
 
-    def __init__(self, control: Path, t0: float):
+    def __init__(self, control: Path, t0: float, monitor: Monitor | None = None):
         self.control = control   # the server's control socket (JSON lines, mali_gpu/control.py)
         self.t0 = t0
+        # QEMU's QMP, the launcher's own socket (boots with `qmp=True` or break_regs only).
+        self.monitor = monitor
+        self.console: ConsoleMonitor | None = None
+
+    def qmp(self, command: str, **arguments):
+        """A QMP command to the running QEMU (e.g. "query-status"); its `return` value."""
+        if self.monitor is None:
+            raise RuntimeError("this boot has no QMP socket (boot(..., qmp=True))")
+        return self.monitor.execute(command, **arguments)
+
+    def console_lines(self) -> int:
+        """How many serial console lines QEMU has printed so far."""
+        return self.console.line_count if self.console is not None else 0
 
     def request(self, req: dict, timeout: float = 10.0) -> dict:
         from mali_gpu.control import request
@@ -210,7 +234,12 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
          firmware: str = fw_layer.DEFAULT, kernel: Path | None = None,
          modules: Path | None = None, guest_packages: list[str] | str | None = None,
          timestamp_hz: int | None = None,
-         watch: Mapping[str, WatchCallback] | None = None) -> BootResult:
+         watch: Mapping[str, WatchCallback] | None = None,
+         console_watch: Mapping[str, WatchCallback] | None = None,
+         trace: Path | str | None = None, trace_format: str = "binary",
+         inject: Sequence[str] = (), inject_file: Path | str | None = None,
+         watch_regs: Sequence[str] = (), break_regs: Sequence[str] = (),
+         corrupt_firmware: str | None = None, qmp: bool = False) -> BootResult:
     """Boot the guest, run `guest_cmd` in it, return its output and exit status.
 
     Raises BootError (carrying the partial BootResult and log tails) if the command
@@ -227,58 +256,173 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     `Live` handle on the running server (its control socket: `status()`, `gpu_read()`,
     `request()`), e.g. to check the server's state while the guest holds something. The
     boot waits for the callbacks (up to 30 s) before it stops the server; their values or
-    exceptions are in `BootResult.watched[pattern]`.
+    exceptions are in `BootResult.watched[pattern]`. `console_watch` does the same for
+    every serial console line (kernel messages too, from the first one on; its patterns
+    share `watched` with `watch`'s).
+
+    Debugging options, passed to `mali-vdev serve` (see mali_gpu/cli.py):
+    `trace` (a file, written by the server; complete when boot() returns; `trace_format`
+    binary|jsonl|mmiotrace|perfetto), `inject` (fault specs, `KIND[:key=value,...]`),
+    `inject_file` (TOML), `watch_regs` (log matching register accesses), `break_regs`
+    (pause the guest on a matching access: QEMU then gets QMP sockets and the server
+    `--qmp`; resume with `mali-vdev continue --control SOCK.ctl`; time spent paused does
+    not count against `timeout`). `qmp=True` gives QEMU the QMP sockets without a break
+    (`Live.qmp()`). `corrupt_firmware` (magic|version|truncate|flags) puts a spoiled image
+    at the firmware path and the good one under /lib/firmware/mali-good/ (qemu/firmware.py).
     """
+    if trace_format not in TRACE_FORMATS:
+        raise ValueError(f"unknown trace format {trace_format!r}; "
+                         f"choose one of {', '.join(TRACE_FORMATS)}")
     p = prepared or setup(kernel=kernel, modules=modules, guest_packages=guest_packages)
     profile = get_profile(gpu)
     ts_hz = timestamp_hz or guest_counter_hz(p.cpu)
     fw = fw_layer.firmware_archive(firmware, profile, p.assets)
-    layers = [*([fw] if fw else []), *p.layers]
+    bad_fw = (fw_layer.corrupt_archive(corrupt_firmware, firmware, profile, p.assets)
+              if corrupt_firmware else None)
+    layers = [*([fw] if fw else []), *([bad_fw] if bad_fw else []), *p.layers]
     extra = [*server_args, "--gpu", profile.key, "--timestamp-hz", str(ts_hz)]
+    trace_path = Path(trace).absolute() if trace else None
+    extra += debug_server_args(trace_path, trace_format, inject, inject_file, watch_regs,
+                               break_regs)
+    use_qmp = qmp or bool(break_regs)
     status = None
-    with _sigterm_as_interrupt(), Session(p.qemu, log_dir, keep_logs) as s:
+    with _sigterm_as_interrupt(), Session(p.qemu, log_dir, keep_logs) as s, \
+            (Monitor(s.monitor_socket) if use_qmp else nullcontext()) as monitor:
         control = Path(f"{s.socket}.ctl")
         extra += ["--control", str(control)]
+        if use_qmp:
+            extra += ["--qmp", str(s.qmp_socket)]
+        if trace_path is not None:
+            s.server_grace_s = TRACED_SERVER_GRACE_S
         initrd = initramfs.write_boot_initrd(p.initramfs, guest_cmd, s.scratch / "initrd.cpio",
                                              layers)
-        cache.step("starting the vfio-user server")
+        cache.step(f"starting the vfio-user server (control socket {control})")
         s.start_server(extra, server_program)
         args = [*p.machine, "-serial", "stdio", "-monitor", "none", "-no-reboot",
+                *(s.qmp_args() if use_qmp else []),
                 "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
                 "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
                 "-append", kernel_cmdline(load_panthor, extra_append),
                 "-device", vfio_user_device(p.qemu, s.socket)]
         cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}: "
-                   f"{profile.name}, {firmware} firmware, timestamp {ts_hz} Hz")
+                   f"{profile.name}, {firmware} firmware"
+                   f"{f' ({corrupt_firmware} corrupted)' if corrupt_firmware else ''}, "
+                   f"timestamp {ts_hz} Hz")
         t0 = time.monotonic()
         vm = s.start_qemu(args)
         console_path = s.log_dir / "console.log"
-        watcher = _Watcher(watch, Live(control, t0), echo) if watch else None
+        live = Live(control, t0, monitor)
+        watcher = _Watcher(watch, live, echo) if watch else None
+        cwatcher = _Watcher(console_watch, live, show_console) if console_watch else None
         with open(console_path, "w") as log:
             mon = ConsoleMonitor(vm.proc.stdout, log, t0, on_output=watcher or echo,
-                                 on_line=show_console).start()
-            failure = _wait(mon, vm, s, t0, timeout)
-            if watcher is not None:
-                watcher.join(WATCH_JOIN_S)
+                                 on_line=cwatcher or show_console)
+            live.console = mon
+            mon.start()
+            pause = _PauseClock(monitor, control, s.log_dir / "server.log")
+            failure = _wait(mon, vm, s, t0, timeout, pause)
+            for w in (watcher, cwatcher):
+                if w is not None:
+                    w.join(WATCH_JOIN_S)
             if failure is None:  # /init powers off; give QEMU a moment to exit by itself
                 try:
                     vm.proc.wait(POWEROFF_GRACE_S)
                 except subprocess.TimeoutExpired:
                     pass
             status = server_status(control, s)
+            if monitor is not None:
+                try:
+                    monitor.status()  # the last STOP/RESUME events, if QEMU is still there
+                except QmpError:
+                    pass
+                monitor.close()
             s.stop()
             mon.join(5)
         timings = dict(mon.times, total=round(time.monotonic() - t0, 3))
+        if pause.pauses:
+            timings["paused"] = round(pause.total(), 3)
         result = BootResult(
             status=mon.exit_status, output="".join(l + "\n" for l in mon.output),
             console_log=_read(console_path), server_log=_read(s.log_dir / "server.log"),
             qemu_log=_read(s.log_dir / "qemu.log"), kernel_version=p.assets.kernel_version,
             timings=timings, gpu=profile.key, firmware=firmware, timestamp_hz=ts_hz,
-            server_status=status, watched=dict(watcher.seen) if watcher else {})
+            server_status=status, trace=trace_path, pauses=pause.pauses,
+            watched={**(cwatcher.seen if cwatcher else {}), **(watcher.seen if watcher else {})})
     result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
     if failure is not None:
         raise BootError(_explain(failure, result), result)
     return result
+
+
+def debug_server_args(trace: Path | None = None, trace_format: str = "binary",
+                      inject: Sequence[str] = (), inject_file: Path | str | None = None,
+                      watch_regs: Sequence[str] = (), break_regs: Sequence[str] = ()) -> list[str]:
+    """`mali-vdev serve` options for tracing, fault injection and watch/break (paths made
+    absolute: the server runs in the repository)."""
+    out: list[str] = []
+    if trace is not None:
+        out += ["--trace", str(Path(trace).absolute()), "--trace-format", trace_format]
+    for spec in inject:
+        out += ["--inject", spec]
+    if inject_file is not None:
+        path = Path(inject_file).absolute()
+        if not path.is_file():
+            raise ValueError(f"no fault injection file {inject_file}")
+        out += ["--inject-file", str(path)]
+    for spec in watch_regs:
+        out += ["--watch", spec]
+    for spec in break_regs:
+        out += ["--break", spec]
+    return out
+
+
+class _PauseClock:
+    """Time QEMU spends paused (by a --break), asked over the launcher's QMP socket; it
+    does not count against the boot's timeout. No monitor: never paused."""
+
+    def __init__(self, monitor: Monitor | None, control: Path, server_log: Path | None = None):
+        self.monitor, self.control, self.server_log = monitor, control, server_log
+        self.paused_s = 0.0
+        self._seen = 0         # pauses this clock noticed (two close ones may look like one)
+        self._since: float | None = None
+        self._next = 0.0
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        if self.monitor is None or now < self._next:
+            return
+        self._next = now + PAUSE_POLL_S
+        try:
+            paused = self.monitor.status() == "paused"
+        except QmpError:
+            return  # QEMU going away: the boot loop sees that itself
+        if paused and self._since is None:
+            self._since = now
+            self._seen += 1
+            cache.step(f"the guest is paused ({self._last_break() or 'a --break matched'}); "
+                       f"resume it with: mali-vdev continue --control {self.control}")
+        elif not paused and self._since is not None:
+            self.paused_s += now - self._since
+            self._since = None
+
+    @property
+    def pauses(self) -> int:
+        """Times QEMU stopped: its STOP events (every QMP monitor gets them)."""
+        if self.monitor is None:
+            return 0
+        return max(self._seen, sum(e.get("event") == "STOP" for e in self.monitor.events))
+
+    def _last_break(self) -> str | None:
+        """The server's log line for the break that paused the guest (mali_gpu/watch.py)."""
+        if self.server_log is None:
+            return None
+        hits = re.findall(r"(break #\d+: .*)", _read(self.server_log))
+        return hits[-1].strip() if hits else None
+
+    def total(self) -> float:
+        """Seconds paused so far, the current pause included."""
+        extra = time.monotonic() - self._since if self._since is not None else 0.0
+        return self.paused_s + extra
 
 
 def server_status(control: Path, s: Session) -> dict | None:
@@ -301,11 +445,14 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _wait(mon: ConsoleMonitor, vm, s: Session, t0: float, timeout: float) -> str | None:
+def _wait(mon: ConsoleMonitor, vm, s: Session, t0: float, timeout: float,
+          pause: _PauseClock | None = None) -> str | None:
     """Block until the exit marker (None) or a failure (its description)."""
+    pause = pause or _PauseClock(None, Path())
     while True:
         mon.changed.wait(0.2)
         mon.changed.clear()
+        pause.poll()
         if mon.exit_status is not None:
             return None if mon.error is None else f"guest /init failed: {mon.error}"
         if mon.panic:
@@ -318,8 +465,9 @@ def _wait(mon: ConsoleMonitor, vm, s: Session, t0: float, timeout: float) -> str
             return f"QEMU exited (status {vm.proc.poll()}) before the guest command finished"
         if s.server and not s.server.alive():
             return f"the server exited (status {s.server.proc.returncode}) during the boot"
-        if time.monotonic() - t0 > timeout:
-            return f"timeout: no end marker after {timeout:.0f} s"
+        if time.monotonic() - t0 - pause.total() > timeout:
+            return f"timeout: no end marker after {timeout:.0f} s" + (
+                f" (not counting {pause.total():.0f} s paused)" if pause.pauses else "")
 
 
 def _explain(failure: str, r: BootResult) -> str:
@@ -347,12 +495,58 @@ def add_boot_arguments(parser: argparse.ArgumentParser) -> None:
                              "generated free image (default), Arm's from Debian's "
                              "firmware-misc-nonfree, or none")
     _add_guest_arguments(parser)
+    _add_debug_arguments(parser)
     parser.add_argument("--log-dir", type=Path, metavar="DIR",
                         help="write console/server/QEMU logs to DIR (kept)")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the logs of the boot (their directory is printed)")
     parser.add_argument("--show-console", action="store_true",
                         help="echo the whole serial console (kernel messages) to stderr")
+
+
+def _add_debug_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("debugging (passed to the server; see mali-vdev serve)")
+    g.add_argument("--trace", type=Path, metavar="FILE",
+                   help="record every event of the virtual GPU to FILE (read it with "
+                        "`mali-vdev trace`)")
+    g.add_argument("--trace-format", choices=TRACE_FORMATS, default="binary",
+                   help="format of --trace (default %(default)s)")
+    g.add_argument("--inject", action="append", metavar="SPEC",
+                   help="arm a fault injection, KIND[:key=value,...] (kinds: mcu_boot_fail, "
+                        "drop_ping_ack, stall_csg, as_active_stuck, mmu_fault, gpu_fault, "
+                        "cs_fatal; see mali_gpu/faults.py); repeatable")
+    g.add_argument("--inject-file", type=Path, metavar="FILE",
+                   help="fault injections from a TOML file of [[inject]] tables")
+    g.add_argument("--watch", dest="watch_regs", action="append", metavar="REG[:r|w][=V]",
+                   help="log every matching register access, decoded, in the server log; "
+                        "repeatable")
+    g.add_argument("--break", dest="break_regs", action="append", metavar="REG[:r|w][=V]",
+                   help="pause the guest (QMP stop) on a matching register access; resume "
+                        "with `mali-vdev continue --control SOCK.ctl` (printed); repeatable")
+    g.add_argument("--corrupt-firmware", choices=fw_layer.CORRUPT_MODES, metavar="MODE",
+                   help="put a corrupted firmware image at the firmware path (MODE: "
+                        f"{', '.join(fw_layer.CORRUPT_MODES)}) and the good one under "
+                        f"/lib/firmware/{fw_layer.GOOD_SUBDIR}/; the guest recovers with "
+                        f"`cp -r /lib/firmware/{fw_layer.GOOD_SUBDIR}/* /lib/firmware/; echo "
+                        "10000000.gpu > /sys/bus/platform/drivers/panthor/bind`")
+
+
+def _check_debug_arguments(args: argparse.Namespace) -> None:
+    """Refuse bad fault specs and files before anything is fetched or started."""
+    from mali_gpu.faults import load_file, parse_spec
+    for spec in getattr(args, "inject", None) or ():
+        parse_spec(spec)
+    if getattr(args, "inject_file", None):
+        try:
+            load_file(str(args.inject_file))
+        except OSError as e:
+            raise ValueError(f"--inject-file: {e}") from None
+        except Exception as e:  # tomllib's errors too
+            raise ValueError(f"--inject-file {args.inject_file}: {e}") from None
+    if getattr(args, "trace", None) and not args.trace.absolute().parent.is_dir():
+        raise ValueError(f"--trace: no directory {args.trace.absolute().parent}")
+    if getattr(args, "corrupt_firmware", None) and args.firmware == "none":
+        raise ValueError("--corrupt-firmware needs a firmware image (not --firmware none)")
 
 
 def _add_guest_arguments(parser: argparse.ArgumentParser) -> None:
@@ -377,12 +571,20 @@ def run_boot(args: argparse.Namespace) -> int:
             get_profile(args.gpu)  # unknown names fail before anything is fetched
         if (args.kernel is None) != (args.modules is None):
             raise RuntimeError("--kernel and --modules go together")
+        _check_debug_arguments(args)
         r = boot(args.guest_cmd, args.timeout, gpu=args.gpu, load_panthor=args.load_panthor,
                  log_dir=args.log_dir, keep_logs=args.keep_logs,
                  echo=lambda line: print(line, flush=True),
                  show_console=_print_console if getattr(args, "show_console", False) else None,
                  firmware=args.firmware, kernel=args.kernel, modules=args.modules,
-                 guest_packages=args.guest_packages)
+                 guest_packages=args.guest_packages,
+                 trace=getattr(args, "trace", None),
+                 trace_format=getattr(args, "trace_format", "binary"),
+                 inject=getattr(args, "inject", None) or (),
+                 inject_file=getattr(args, "inject_file", None),
+                 watch_regs=getattr(args, "watch_regs", None) or (),
+                 break_regs=getattr(args, "break_regs", None) or (),
+                 corrupt_firmware=getattr(args, "corrupt_firmware", None))
     except BootError as e:
         print(f"mali-vdev boot failed: {e}", file=sys.stderr)
         return 124 if str(e).startswith("timeout") else 1
@@ -393,11 +595,21 @@ def run_boot(args: argparse.Namespace) -> int:
         why = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"mali-vdev boot failed: {why}", file=sys.stderr)
         return 1
+    for line in _watch_lines(r.server_log):
+        print(f"server| {line}", file=sys.stderr)
     t = r.timings
     cache.step(f"guest command exited with status {r.status}; kernel {r.kernel_version}; "
                f"/init at {t.get('init', '?')} s, done at {t.get('cmd_exit', '?')} s, "
-               f"total {t.get('total')} s" + (f"; logs in {r.log_dir}" if r.log_dir else ""))
+               f"total {t.get('total')} s"
+               + (f" ({r.pauses} pause(s), {t['paused']} s paused)" if r.pauses else "")
+               + (f"; trace in {r.trace}" if r.trace else "")
+               + (f"; logs in {r.log_dir}" if r.log_dir else ""))
     return r.status
+
+
+def _watch_lines(server_log: str) -> list[str]:
+    """The server's --watch/--break hits (mali_gpu/watch.py logs them)."""
+    return re.findall(r"\b((?:watch|break) #\d+: .*)", server_log)
 
 
 def add_setup_arguments(parser: argparse.ArgumentParser) -> None:

@@ -34,6 +34,7 @@ class ConsoleMonitor:
         self.error: str | None = None
         self.panic: str | None = None
         self.eof = False
+        self.line_count = 0                 # console lines so far (all of them)
         self.times: dict[str, float] = {}   # event -> seconds since QEMU started
         self.changed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="guest-console", daemon=True)
@@ -62,6 +63,7 @@ class ConsoleMonitor:
     def _line(self, line: str) -> None:
         self.log.write(line + "\n")
         self.log.flush()
+        self.line_count += 1
         self._mark("first_console_line")
         if self.on_line:
             self.on_line(line)

@@ -11,6 +11,19 @@ is found there:
   its arch symlinks resolve), for comparing our emulation with the real blob.
 - `none`: no firmware file at all (panthor's probe then fails; for testing that path).
 
+`--corrupt-firmware MODE` (a guest-side fault, `corrupt_archive`) puts a spoiled copy of
+the chosen image at the firmware path and the good one under `mali-good/` with the same
+relative path, so the guest can recover without a reboot:
+
+    cp -r /lib/firmware/mali-good/* /lib/firmware/
+    echo 10000000.gpu > /sys/bus/platform/drivers/panthor/bind
+
+Modes and what panthor 7.2 says when it loads the image (`panthor_fw_load`):
+`magic` ("Invalid firmware magic"), `version` (header major 1: "Unsupported firmware binary
+header version 1.x (expected 0.x)"), `truncate` (the file ends inside the entry area:
+"Firmware image is truncated"), `flags` (an unknown bit in the first IFACE entry's flags:
+"Firmware contains interface with unsupported flags (0x...)").
+
 Each layer is a small cached cpio placed at `usr/lib/firmware/...` (`/lib` is a symlink to
 `usr/lib` in the guest).
 """
@@ -30,6 +43,11 @@ CHOICES = ("generated", "arm", "none")
 DEFAULT = "generated"
 GUEST_FIRMWARE_DIR = "usr/lib/firmware"
 ARM_SUBDIR = "arm/mali"
+CORRUPT_MODES = ("magic", "version", "truncate", "flags")
+#: where a corrupting layer keeps the good image (the same relative path below it)
+GOOD_SUBDIR = "mali-good"
+#: an IFACE flag bit neither panthor nor Tyr knows (reserved bits [29:6])
+UNKNOWN_IFACE_FLAG = 1 << 20
 
 
 def generated_image(profile: GpuProfile) -> bytes:
@@ -80,6 +98,65 @@ def firmware_archive(choice: str, profile: GpuProfile, assets: GuestAssets) -> P
     with cache.atomic_file(out) as tmp:
         tmp.write_bytes(w.to_bytes())
     _prune(out.parent, "firmware-", keep=out)
+    return out
+
+
+def image_bytes(choice: str, profile: GpuProfile, assets: GuestAssets) -> bytes:
+    """The firmware image a boot with `choice` puts at the profile's firmware path."""
+    if choice == "generated":
+        return generated_image(profile)
+    if choice == "arm":
+        _arm_tree(assets)
+        path = (assets.firmware_dir / profile.firmware_path).resolve()
+        if not path.is_file():
+            raise RuntimeError(f"no {profile.firmware_path} in {assets.firmware_dir}")
+        return path.read_bytes()
+    raise ValueError(f"no firmware image to corrupt with --firmware {choice}")
+
+
+def corrupt(image: bytes, mode: str) -> bytes:
+    """`image` spoiled the way `mode` says (see the module docstring)."""
+    from firmware_loader.image import HEADER_SIZE, parse
+
+    fw = parse(image)
+    out = bytearray(image)
+    if mode == "magic":
+        out[0:4] = (fw.header.magic ^ 0xFFFFFFFF).to_bytes(4, "little")
+    elif mode == "version":
+        out[5] = fw.header.major + 1                      # u8 major after u32 magic, u8 minor
+    elif mode == "truncate":
+        # Keep the header, cut inside the entry area: header.size is past the end of the file.
+        return bytes(out[:max(HEADER_SIZE, fw.header.size - 16)])
+    elif mode == "flags":
+        if not fw.sections:
+            raise ValueError("the image has no IFACE entry whose flags could be spoiled")
+        at = fw.sections[0].offset + 4                    # flags follow the entry header
+        flags = int.from_bytes(out[at:at + 4], "little") | UNKNOWN_IFACE_FLAG
+        out[at:at + 4] = flags.to_bytes(4, "little")
+    else:
+        raise ValueError(f"unknown firmware corruption {mode!r}; choose one of "
+                         f"{', '.join(CORRUPT_MODES)}")
+    return bytes(out)
+
+
+def corrupt_archive(mode: str, choice: str, profile: GpuProfile, assets: GuestAssets) -> Path:
+    """A layer (appended after the firmware layer) with the spoiled image at the firmware path
+    and the good one at `mali-good/<firmware path>`."""
+    if mode not in CORRUPT_MODES:
+        raise ValueError(f"unknown firmware corruption {mode!r}; choose one of "
+                         f"{', '.join(CORRUPT_MODES)}")
+    good = image_bytes(choice, profile, assets)
+    bad = corrupt(good, mode)
+    key = cache.key_of("corrupt", mode, profile.firmware_path, hashlib.sha256(good).hexdigest())
+    out = cache.cache_root() / "initramfs" / f"firmware-corrupt-{key}.cpio"
+    if out.exists():
+        return out
+    w = CpioWriter()
+    w.add_file(f"{GUEST_FIRMWARE_DIR}/{profile.firmware_path}", bad)
+    w.add_file(f"{GUEST_FIRMWARE_DIR}/{GOOD_SUBDIR}/{profile.firmware_path}", good)
+    with cache.atomic_file(out) as tmp:
+        tmp.write_bytes(w.to_bytes())
+    _prune(out.parent, "firmware-corrupt-", keep=out)
     return out
 
 

@@ -143,11 +143,16 @@ class Session:
         self.scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
         (self.scratch / "owner.pid").write_text(f"{os.getpid()}\n")
         self.socket = self.scratch / "gpu.sock"
+        # QMP (only with qmp_args()): the server's socket (break -> stop, continue -> cont)
+        # and the launcher's own (QEMU serves one client per QMP socket at a time).
+        self.qmp_socket = self.scratch / "qmp.sock"
+        self.monitor_socket = self.scratch / "monitor.sock"
         self.keep_logs = keep_logs or log_dir is not None
         self.log_dir = Path(log_dir) if log_dir else self.scratch / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.server: Child | None = None
         self.vm: Child | None = None
+        self.server_grace_s = 3.0   # SIGTERM -> SIGKILL (a traced server writes its tail)
 
     def __enter__(self) -> "Session":
         return self
@@ -157,9 +162,10 @@ class Session:
 
     def stop(self) -> None:
         """Stop QEMU, then the server (so it sees a clean disconnect); remove the socket."""
-        for child in (self.vm, self.server):
-            if child is not None:
-                child.stop()
+        if self.vm is not None:
+            self.vm.stop()
+        if self.server is not None:
+            self.server.stop(self.server_grace_s)
         self.socket.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -194,6 +200,11 @@ class Session:
                     f"server did not create {self.socket} within {timeout_s:.0f} s\n"
                     f"--- {self.server.log_path} (tail) ---\n{tail(self.server.log_path)}")
             time.sleep(0.02)
+
+    def qmp_args(self) -> list[str]:
+        """QEMU options for the two QMP sockets (paths as QEMU sees them)."""
+        return [arg for sock in (self.qmp_socket, self.monitor_socket)
+                for arg in ("-qmp", f"unix:{self.qemu.path(sock)},server=on,wait=off")]
 
     def start_qemu(self, args: list[str]) -> Child:
         """Start QEMU; its serial console is its stdout (a pipe), its stderr a log file."""

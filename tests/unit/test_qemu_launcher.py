@@ -1,7 +1,9 @@
 """Launcher and boot flow with stand-in processes (no QEMU, no kernel): readiness, failure
 reporting and cleanup."""
 
+import ast
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -46,6 +48,30 @@ FAKE_QEMU = textwrap.dedent("""
     out = sys.stdout
     out.write("[    0.000000] Booting Linux\\r\\n@@MALI-VDEV-INIT@@ 1.0\\n@@MALI-VDEV-CMD-START@@\\n")
     out.write("@@MALI-VDEV-OUT@@ " + " ".join(sys.argv[1:3]) + "\\n"); out.flush()
+    print("argv", sys.argv[1:], file=sys.stderr, flush=True)
+    if mode == "pause":  # QMP on every -qmp socket; "paused" from 0.2 s to 2.2 s
+        import json, socket, threading
+        t0 = time.monotonic()
+        state = lambda: "paused" if 0.2 <= time.monotonic() - t0 < 2.2 else "running"
+        def serve(sock):
+            while True:
+                conn, _ = sock.accept()
+                with conn, conn.makefile("rwb") as f:
+                    send = lambda o: (f.write(json.dumps(o).encode() + b"\\n"), f.flush())
+                    send({"QMP": {"version": {}, "capabilities": []}})
+                    last = "running"
+                    for line in f:
+                        now = state()
+                        if now != last:
+                            send({"event": "STOP" if now == "paused" else "RESUME"})
+                            last = now
+                        send({"return": {"status": now} if b"query-status" in line else {}})
+        for i, a in enumerate(sys.argv):
+            if a == "-qmp":
+                path = sys.argv[i + 1].split(",")[0].removeprefix("unix:")
+                s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(1)
+                threading.Thread(target=serve, args=(s,), daemon=True).start()
+        time.sleep(2.5)
     if mode == "hang":
         time.sleep(60)
     if mode == "hold":  # a guest command that announces a hold, holds, then goes on
@@ -208,3 +234,99 @@ def test_watch_callbacks_reach_the_server_while_the_guest_holds(fakes, monkeypat
     assert b.done and isinstance(b.error, RuntimeError) and "held=1" in str(b.error)
     assert r"^never" not in r.watched
     assert not scratch_dirs(fakes)
+
+
+def test_debug_options_reach_the_server_and_qemu_gets_qmp(fakes, monkeypatch):
+    """trace/inject/watch/break become `serve` options (paths absolute), a break gives QEMU
+    two QMP sockets and the server the first; time paused does not count against the
+    timeout (the stand-in QEMU reports "paused" for 2 s of a 1 s timeout)."""
+    monkeypatch.setenv("FAKE_QEMU_MODE", "pause")
+    monkeypatch.chdir(fakes)
+    (fakes / "faults.toml").write_text('[[inject]]\nkind = "stall_csg"\n')
+    r = bootmod.boot("true", 1.0, prepared=prepared(fakes), firmware="none",
+                     server_program=[sys.executable, str(fakes / "server.py")],
+                     trace="run.jsonl", trace_format="jsonl",
+                     inject=["drop_ping_ack:skip=1", "cs_fatal:exception=0x41"],
+                     inject_file="faults.toml", watch_regs=["GPU_COMMAND:w"],
+                     break_regs=["GPU_ID:r"])
+    assert r.status == 7
+    argv = ast.literal_eval(re.search(r"fake server (\[.*\])", r.server_log).group(1))
+    opt = lambda name: [argv[i + 1] for i, a in enumerate(argv) if a == name]  # noqa: E731
+    assert opt("--trace") == [str(fakes / "run.jsonl")] and opt("--trace-format") == ["jsonl"]
+    assert r.trace == fakes / "run.jsonl"
+    assert opt("--inject") == ["drop_ping_ack:skip=1", "cs_fatal:exception=0x41"]
+    assert opt("--inject-file") == [str(fakes / "faults.toml")]
+    assert opt("--watch") == ["GPU_COMMAND:w"] and opt("--break") == ["GPU_ID:r"]
+    (qmp,) = opt("--qmp")
+    assert qmp.endswith("/qmp.sock")
+    qargs = ast.literal_eval(re.search(r"argv (\[.*\])", r.qemu_log).group(1))
+    sockets = [qargs[i + 1] for i, a in enumerate(qargs) if a == "-qmp"]
+    assert sockets == [f"unix:{qmp},server=on,wait=off",
+                       f"unix:{Path(qmp).parent / 'monitor.sock'},server=on,wait=off"]
+    assert r.pauses == 1 and r.timings["paused"] >= 1.5
+    assert not scratch_dirs(fakes)
+
+
+def test_no_qmp_without_a_break(fakes):
+    r = bootmod.boot("true", 20, prepared=prepared(fakes), firmware="none",
+                     server_program=[sys.executable, str(fakes / "server.py")],
+                     watch_regs=["GPU_ID"])
+    assert "-qmp" not in r.qemu_log and "'--qmp'" not in r.server_log
+    assert "'--watch', 'GPU_ID'" in r.server_log and r.pauses == 0 and "paused" not in r.timings
+
+
+def test_debug_server_args_and_early_refusals(tmp_path):
+    assert bootmod.debug_server_args() == []
+    with pytest.raises(ValueError, match="no fault injection file"):
+        bootmod.debug_server_args(inject_file=tmp_path / "missing.toml")
+    with pytest.raises(ValueError, match="unknown trace format"):
+        bootmod.boot("true", 1, trace="x", trace_format="pcap")
+    from mali_gpu.cli import build_parser
+    p = build_parser()
+    ok = p.parse_args(["boot", "--trace", "t.mtrace", "--trace-format", "mmiotrace",
+                       "--inject", "stall_csg:slot=0", "--inject", "gpu_fault",
+                       "--watch", "GPU_ID", "--break", "MCU_CONTROL:w",
+                       "--corrupt-firmware", "flags"])
+    assert (ok.trace, ok.trace_format, ok.inject, ok.watch_regs, ok.break_regs,
+            ok.corrupt_firmware) == (Path("t.mtrace"), "mmiotrace",
+                                     ["stall_csg:slot=0", "gpu_fault"], ["GPU_ID"],
+                                     ["MCU_CONTROL:w"], "flags")
+    bootmod._check_debug_arguments(ok)
+    for argv, why in ((["--inject", "melt_gpu"], "unknown fault kind"),
+                      (["--inject", "stall_csg:slot"], "expected key=value"),
+                      (["--inject-file", str(tmp_path / "none.toml")], "--inject-file"),
+                      (["--trace", str(tmp_path / "no/such/dir/t.mtrace")], "no directory"),
+                      (["--corrupt-firmware", "magic", "--firmware", "none"],
+                       "needs a firmware")):
+        with pytest.raises(ValueError, match=why):
+            bootmod._check_debug_arguments(p.parse_args(["boot", *argv]))
+    (tmp_path / "bad.toml").write_text('[[inject]]\nkind = "nope"\n')
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        bootmod._check_debug_arguments(p.parse_args(["boot", "--inject-file",
+                                                     str(tmp_path / "bad.toml")]))
+    with pytest.raises(SystemExit):
+        p.parse_args(["boot", "--corrupt-firmware", "shred"])
+
+
+def test_watch_lines_are_picked_from_the_server_log():
+    log = ("12:00:00.001 mali.watch WARNING: watch #3: read  GPU_ID = 0xa8670005 (...)\n"
+           "12:00:00.002 mali.mcu INFO: MCU booted\n"
+           "12:00:00.003 mali.watch WARNING: break #9: write MCU_CONTROL = 0x00000002 (MODE=AUTO)\n")
+    assert bootmod._watch_lines(log) == ["watch #3: read  GPU_ID = 0xa8670005 (...)",
+                                         "break #9: write MCU_CONTROL = 0x00000002 (MODE=AUTO)"]
+
+
+def test_console_watch_sees_kernel_lines_and_counts_them(fakes):
+    seen = []
+
+    def on_kernel(live, line):
+        seen.append(line)
+        return live.console_lines()
+
+    r = bootmod.boot("true", 20, prepared=prepared(fakes), firmware="none",
+                     server_program=[sys.executable, str(fakes / "server.py")],
+                     console_watch={r"Booting Linux": on_kernel})
+    w = r.watched[r"Booting Linux"]
+    assert seen == ["[    0.000000] Booting Linux"] and w.error is None and w.value >= 1
+    with pytest.raises(RuntimeError, match="no QMP socket"):
+        bootmod.Live(Path("x.ctl"), 0.0).qmp("query-status")

@@ -120,6 +120,75 @@ def test_firmware_generated_sits_at_the_profile_path(assets, gpu):
     assert firmware.firmware_archive("generated", profile, assets) == out
 
 
+def test_corruptions_break_what_panthor_checks():
+    """Each mode spoils the one thing panthor_fw_load refuses, and nothing else."""
+    from firmware_loader.image import FirmwareError, parse
+    good = firmware.generated_image(get_profile("g610"))
+    img = parse(good)
+    assert img.validate() == []
+    with pytest.raises(FirmwareError, match="bad magic"):
+        parse(firmware.corrupt(good, "magic"))
+    v = parse(firmware.corrupt(good, "version"))
+    assert (v.header.major, v.header.minor) == (img.header.major + 1, img.header.minor)
+    t = firmware.corrupt(good, "truncate")
+    assert len(t) < img.header.size and t == good[:len(t)]
+    with pytest.raises(FirmwareError, match="truncated"):
+        parse(t)
+    f = parse(firmware.corrupt(good, "flags"))
+    assert f.sections[0].unknown_flags == firmware.UNKNOWN_IFACE_FLAG
+    assert f.sections[0].flags == img.sections[0].flags | firmware.UNKNOWN_IFACE_FLAG
+    with pytest.raises(FirmwareError, match="unknown flag bits 0x100000"):
+        f.validate()
+    for mode in ("magic", "version", "flags"):  # same length, one field changed
+        bad = firmware.corrupt(good, mode)
+        assert len(bad) == len(good) and sum(a != b for a, b in zip(bad, good)) <= 4
+    with pytest.raises(ValueError, match="unknown firmware corruption"):
+        firmware.corrupt(good, "shred")
+
+
+def test_corrupt_layer_holds_the_bad_image_and_the_good_one(assets):
+    profile = get_profile("g610")
+    out = firmware.corrupt_archive("magic", "generated", profile, assets)
+    e = entries(out)
+    files = sorted(n for n, x in e.items() if stat.S_ISREG(x.mode))
+    path = f"usr/lib/firmware/{profile.firmware_path}"
+    assert files == sorted([path, f"usr/lib/firmware/mali-good/{profile.firmware_path}"])
+    good = firmware.generated_image(profile)
+    assert e[f"usr/lib/firmware/mali-good/{profile.firmware_path}"].data == good
+    assert e[path].data == firmware.corrupt(good, "magic")
+    assert firmware.corrupt_archive("magic", "generated", profile, assets) == out  # cached
+    assert firmware.corrupt_archive("flags", "generated", profile, assets) != out
+    with pytest.raises(ValueError, match="unknown firmware corruption"):
+        firmware.corrupt_archive("shred", "generated", profile, assets)
+    with pytest.raises(ValueError, match="no firmware image to corrupt"):
+        firmware.corrupt_archive("magic", "none", profile, assets)
+
+
+def test_boot_appends_the_corrupt_layer_after_the_firmware(assets, monkeypatch):
+    """The guest unpacks layers in order: the spoiled file must replace the good one."""
+    from qemu import boot
+    seen = {}
+
+    def stop(base, cmd, dest, layers=()):
+        seen["layers"] = list(layers)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(initramfs, "write_boot_initrd", stop)
+    monkeypatch.setattr(boot.Session, "start_server", lambda *a, **k: None)
+    p = boot.Prepared(qemu=None, assets=assets, initramfs=Path("base.cpio"),
+                      dtb=Path("virt.dtb"), machine=[], layers=[Path("tools.cpio")])
+
+    class Q:
+        def scratch_parent(self):
+            return None
+    p.qemu = Q()
+    with pytest.raises(RuntimeError, match="stop here"):
+        boot.boot("true", 5, prepared=p, corrupt_firmware="truncate")
+    fw, bad, tools = seen["layers"]
+    assert fw.name.startswith("firmware-generated-") and bad.name.startswith("firmware-corrupt-")
+    assert tools == Path("tools.cpio")
+
+
 # --- guest packages ---------------------------------------------------------------------
 
 def test_package_names_parse():
