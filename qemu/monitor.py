@@ -6,16 +6,18 @@ one for the launcher, which asks `query-status` so that the time the guest spend
 does not count against `--timeout`, and which `watch` callbacks use (`Live.qmp`). QEMU
 serves one client per QMP socket at a time, hence two.
 
-Plain sockets and JSON lines, no event loop: callable from any thread (one lock).
+Built on QEMU's own `qemu.qmp` library (its synchronous `legacy` client); callable from any
+thread (one lock).
 """
 
 from __future__ import annotations
 
-import json
-import socket
 import threading
 import time
 from pathlib import Path
+
+from qemu.qmp import ExecuteError, QMPError
+from qemu.qmp.legacy import QEMUMonitorProtocol
 
 
 class QmpError(RuntimeError):
@@ -23,58 +25,38 @@ class QmpError(RuntimeError):
 
 
 class Monitor:
-    """`execute("query-status")` → the `return` value; connects on first use."""
+    """`execute("query-status")` → the `return` value; connects on first use.
+
+    A thin, lock-protected layer over qemu.qmp's synchronous client (QEMU's own library)."""
 
     def __init__(self, path: Path | str, timeout: float = 10.0):
         self.path, self.timeout = str(path), timeout
-        self._sock: socket.socket | None = None
-        self._file = None
+        self._qmp: QEMUMonitorProtocol | None = None
         self._lock = threading.Lock()
         self.events: list[dict] = []     # asynchronous events seen (STOP, RESUME, ...)
 
     def _connect(self) -> None:
         """One attempt (QEMU may not have created the socket yet: callers retry)."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
+        qmp = QEMUMonitorProtocol(self.path)
         try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
+            qmp.connect(negotiate=True)
+        except (OSError, QMPError) as e:
+            qmp.close()
             raise QmpError(f"cannot connect to QMP {self.path}: {e}") from None
-        self._sock, self._file = s, s.makefile("rwb")
-        greeting = self._read()
-        if "QMP" not in greeting:
-            self.close()
-            raise QmpError(f"no QMP greeting on {self.path}: {greeting}")
-        self._call("qmp_capabilities", None)
-
-    def _read(self) -> dict:
-        line = self._file.readline()
-        if not line:
-            raise QmpError(f"QMP {self.path} closed the connection")
-        return json.loads(line)
-
-    def _call(self, command: str, arguments: dict | None):
-        msg = {"execute": command, **({"arguments": arguments} if arguments else {})}
-        self._file.write(json.dumps(msg).encode() + b"\n")
-        self._file.flush()
-        while True:
-            answer = self._read()
-            if "event" in answer:
-                self.events.append(answer)
-                continue
-            if "error" in answer:
-                e = answer["error"]
-                raise QmpError(f"QMP {command}: {e.get('class')}: {e.get('desc')}")
-            return answer.get("return")
+        self._qmp = qmp
 
     def execute(self, command: str, **arguments):
         with self._lock:
             try:
-                if self._sock is None:
+                if self._qmp is None:
                     self._connect()
-                return self._call(command, arguments or None)
-            except (OSError, ValueError) as e:
+                result = self._qmp.cmd(command, **arguments)
+                self.events.extend(self._qmp.get_events(wait=False))
+                self._qmp.clear_events()
+                return result
+            except ExecuteError as e:
+                raise QmpError(f"QMP {command}: {e.error_class}: {e}") from None
+            except (OSError, QMPError, ValueError) as e:
                 self._close()
                 raise QmpError(f"QMP {command} on {self.path}: {e}") from None
 
@@ -95,13 +77,12 @@ class Monitor:
         return self.execute("query-status")["status"]
 
     def _close(self) -> None:
-        for c in (self._file, self._sock):
+        if self._qmp is not None:
             try:
-                if c is not None:
-                    c.close()
-            except OSError:
+                self._qmp.close()
+            except (OSError, QMPError):
                 pass
-        self._sock = self._file = None
+        self._qmp = None
 
     def close(self) -> None:
         with self._lock:

@@ -12,6 +12,22 @@ import pytest
 from qemu.monitor import Monitor, QmpError
 
 
+def _json_objects(conn):
+    decoder, buf = json.JSONDecoder(), ""
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        buf += chunk.decode()
+        while buf.strip():
+            try:
+                obj, end = decoder.raw_decode(buf.lstrip())
+            except ValueError:
+                break
+            buf = buf.lstrip()[end:]
+            yield obj
+
+
 class FakeQmp:
     """Greeting, qmp_capabilities, query-status; `stop`/`cont` change the state and emit
     STOP/RESUME events before the answer, as QEMU does. One client at a time."""
@@ -33,10 +49,11 @@ class FakeQmp:
                 return
             with conn, conn.makefile("rwb") as f:
                 send = lambda o: (f.write(json.dumps(o).encode() + b"\r\n"), f.flush())  # noqa: E731
-                send({"QMP": {"version": {}, "capabilities": []}})
-                for line in f:
-                    msg = json.loads(line)
+                send({"QMP": {"version": {"qemu": {"micro": 3, "minor": 1, "major": 11}, "package": ""},
+                              "capabilities": []}})
+                for msg in _json_objects(conn):  # QMP is a stream of JSON objects, not lines
                     cmd = msg["execute"]
+                    tag = {"id": msg["id"]} if "id" in msg else {}  # QEMU echoes the request id
                     self.commands.append(cmd)
                     if cmd == "stop":
                         self.state = "paused"
@@ -45,12 +62,12 @@ class FakeQmp:
                         self.state = "running"
                         send({"event": "RESUME", "timestamp": {}})
                     if cmd == "query-status":
-                        send({"return": {"status": self.state, "running": self.state == "running"}})
+                        send({"return": {"status": self.state, "running": self.state == "running"}, **tag})
                     elif cmd in ("qmp_capabilities", "stop", "cont"):
-                        send({"return": {}})
+                        send({"return": {}, **tag})
                     else:
                         send({"error": {"class": "CommandNotFound",
-                                        "desc": f"The command {cmd} has not been found"}})
+                                        "desc": f"The command {cmd} has not been found"}, **tag})
 
     def close(self):
         self.sock.close()
