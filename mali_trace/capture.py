@@ -32,7 +32,25 @@ log = logging.getLogger("mali.trace")
 DEFAULT_FLUSH_BYTES = 1 << 20
 
 
-class TraceWriter:
+class _BusSink:
+    """Attaching `self.sink` to an event bus, and detaching it (idempotent)."""
+
+    _bus = None
+
+    def attach(self, bus) -> None:
+        self._bus = bus
+        bus.attach(self.sink)
+
+    def detach(self) -> None:
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            try:
+                bus.detach(self.sink)
+            except ValueError:
+                pass
+
+
+class TraceWriter(_BusSink):
     """A streaming trace file. Use as a sink: `writer.attach(device.events)` ... `close()`."""
 
     def __init__(self, path: str, header: TraceHeader, fmt: str = "binary", flush_bytes: int = DEFAULT_FLUSH_BYTES,
@@ -119,17 +137,6 @@ class TraceWriter:
 
     # -- bus -----------------------------------------------------------------------------
 
-    def attach(self, bus) -> None:
-        self._bus = bus
-        bus.attach(self.sink)
-
-    def detach(self) -> None:
-        bus, self._bus = self._bus, None
-        if bus is not None:
-            try:
-                bus.detach(self.sink)
-            except ValueError:
-                pass
 
     # -- file ----------------------------------------------------------------------------
 
@@ -188,7 +195,7 @@ class TraceWriter:
         self.close()
 
 
-class RingBuffer:
+class RingBuffer(_BusSink):
     """The last `capacity` events, as binary records in a preallocated buffer."""
 
     def __init__(self, capacity: int = 1 << 16):
@@ -217,17 +224,6 @@ class RingBuffer:
     def __call__(self, ev: Event) -> None:
         self.sink(ev)
 
-    def attach(self, bus) -> None:
-        self._bus = bus
-        bus.attach(self.sink)
-
-    def detach(self) -> None:
-        bus, self._bus = self._bus, None
-        if bus is not None:
-            try:
-                bus.detach(self.sink)
-            except ValueError:
-                pass
 
     @property
     def total(self) -> int:

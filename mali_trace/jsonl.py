@@ -13,7 +13,7 @@ interface ACK/REQ bits decoded one by one, instruction disassembly, fault names.
 from __future__ import annotations
 
 import json
-from typing import Iterable, Iterator, TextIO
+from typing import Iterator, TextIO
 
 from mali_gpu.events import Event, Kind
 
@@ -104,13 +104,3 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
                 continue
             yield event_from_dict(o)
     return header, events()
-
-
-def write(f: TextIO, header: TraceHeader, events: Iterable[Event]) -> int:
-    enc = JsonlEncoder(header)
-    f.write(enc.begin())
-    n = 0
-    for ev in events:
-        f.write(enc.encode(ev))
-        n += 1
-    return n

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterable, Iterator, TextIO
+from typing import Iterator, TextIO
 
 from mali_gpu.events import Event, Kind
 from mali_regs.mmio import MMIO_SIZE
@@ -174,16 +174,3 @@ def _parse_ts(s: str) -> int:
     sec, _, frac = s.partition(".")
     frac = (frac + "000000000")[:9]
     return int(sec) * 1_000_000_000 + int(frac)
-
-
-def write(f: TextIO, header: TraceHeader, events: Iterable[Event], **kw) -> int:
-    enc = MmiotraceEncoder(header, **kw)
-    f.write(enc.begin())
-    n = 0
-    for ev in events:
-        s = enc.encode(ev)
-        if s:
-            f.write(s)
-            n += 1
-    f.write(enc.end())
-    return n

@@ -21,7 +21,6 @@ a document against these rules (and the trace-event format's required keys).
 from __future__ import annotations
 
 import json
-from typing import Iterable, TextIO
 
 from mali_gpu.events import Event, IfaceBlockId, Kind
 
@@ -213,17 +212,6 @@ class PerfettoEncoder:
         return "".join(out) + "\n]}\n"
 
 
-def write(f: TextIO, header: TraceHeader, events: Iterable[Event], **kw) -> int:
-    enc = PerfettoEncoder(header, **kw)
-    f.write(enc.begin())
-    n = 0
-    for ev in events:
-        s = enc.encode(ev)
-        if s:
-            f.write(s)
-        n += 1
-    f.write(enc.end())
-    return n
 
 
 # -- validation ----------------------------------------------------------------------------

@@ -331,7 +331,7 @@ def test_perfetto_options_add_register_and_instruction_tracks(run, tmp_path):
     _, paths, _ = run
     t = load(paths["binary"])
     out = io.StringIO()
-    perfetto.write(out, t.header, t.events, registers=True, instructions=True)
+    formats.write(out, "perfetto", t.header, t.events, registers=True, instructions=True)
     doc = json.loads(out.getvalue())
     assert perfetto.validate(doc) == []
     assert any(e.get("cat") == "mmio" and e["name"] == "R GPU_ID" for e in doc["traceEvents"])
