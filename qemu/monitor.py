@@ -6,18 +6,17 @@ one for the launcher, which asks `query-status` so that the time the guest spend
 does not count against `--timeout`, and which `watch` callbacks use (`Live.qmp`). QEMU
 serves one client per QMP socket at a time, hence two.
 
-Built on QEMU's own `qemu.qmp` library (its synchronous `legacy` client); callable from any
-thread (one lock).
+Built on QEMU's own `qemu.qmp` library; callable from any thread (one lock).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
 
-from qemu.qmp import ExecuteError, QMPError
-from qemu.qmp.legacy import QEMUMonitorProtocol
+from qemu.qmp import ExecuteError, QMPClient, QMPError
 
 
 class QmpError(RuntimeError):
@@ -27,38 +26,53 @@ class QmpError(RuntimeError):
 class Monitor:
     """`execute("query-status")` → the `return` value; connects on first use.
 
-    A thin, lock-protected layer over qemu.qmp's synchronous client (QEMU's own library)."""
+    qemu.qmp is asynchronous; the launcher and `watch` callbacks are threads. So the client
+    lives on one event loop in its own thread, and every call is handed to it with a timeout.
+    """
 
     def __init__(self, path: Path | str, timeout: float = 10.0):
         self.path, self.timeout = str(path), timeout
-        self._qmp: QEMUMonitorProtocol | None = None
-        self._lock = threading.Lock()
         self.events: list[dict] = []     # asynchronous events seen (STOP, RESUME, ...)
+        self._client: QMPClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
-    def _connect(self) -> None:
-        """One attempt (QEMU may not have created the socket yet: callers retry)."""
-        qmp = QEMUMonitorProtocol(self.path)
+    def _run(self, coro):
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="qmp-monitor", daemon=True)
+            self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, self.timeout), self._loop)
+        return future.result()
+
+    async def _connect(self) -> None:
+        client = QMPClient("mali-vdev-launcher")
         try:
-            qmp.connect(negotiate=True)
-        except (OSError, QMPError) as e:
-            qmp.close()
-            raise QmpError(f"cannot connect to QMP {self.path}: {e}") from None
-        self._qmp = qmp
+            await client.connect(self.path)
+        except BaseException:
+            await client.disconnect()
+            raise
+        self._client = client
+
+    async def _execute(self, command: str, arguments: dict):
+        if self._client is None:
+            await self._connect()
+        result = await self._client.execute(command, arguments or None)
+        while not self._client.events.empty():
+            self.events.append(dict(await self._client.events.get()))
+        return result
 
     def execute(self, command: str, **arguments):
         with self._lock:
             try:
-                if self._qmp is None:
-                    self._connect()
-                result = self._qmp.cmd(command, **arguments)
-                self.events.extend(self._qmp.get_events(wait=False))
-                self._qmp.clear_events()
-                return result
+                return self._run(self._execute(command, arguments))
             except ExecuteError as e:
                 raise QmpError(f"QMP {command}: {e.error_class}: {e}") from None
-            except (OSError, QMPError, ValueError) as e:
-                self._close()
-                raise QmpError(f"QMP {command} on {self.path}: {e}") from None
+            except (OSError, QMPError, asyncio.TimeoutError, EOFError) as e:
+                what = f"QMP {command} on" if self._client is not None else "cannot connect to QMP"
+                self._disconnect()
+                raise QmpError(f"{what} {self.path}: {e or type(e).__name__}") from None
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Retry until QEMU's socket accepts us (it appears soon after QEMU starts)."""
@@ -76,17 +90,22 @@ class Monitor:
         """QEMU's run state: "running", "paused", "shutdown", ..."""
         return self.execute("query-status")["status"]
 
-    def _close(self) -> None:
-        if self._qmp is not None:
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is not None:
             try:
-                self._qmp.close()
-            except (OSError, QMPError):
+                self._run(client.disconnect())
+            except Exception:  # already gone
                 pass
-        self._qmp = None
 
     def close(self) -> None:
         with self._lock:
-            self._close()
+            self._disconnect()
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(5)
+                self._loop.close()
+                self._loop = self._thread = None
 
     def __enter__(self) -> "Monitor":
         return self

@@ -53,19 +53,34 @@ FAKE_QEMU = textwrap.dedent("""
         import json, socket, threading
         t0 = time.monotonic()
         state = lambda: "paused" if 0.2 <= time.monotonic() - t0 < 2.2 else "running"
+        def requests(conn):  # QMP is a stream of JSON objects, not of lines
+            dec, buf = json.JSONDecoder(), ""
+            while chunk := conn.recv(4096):
+                buf += chunk.decode()
+                while buf.strip():
+                    try:
+                        obj, end = dec.raw_decode(buf.lstrip())
+                    except ValueError:
+                        break
+                    buf = buf.lstrip()[end:]
+                    yield obj
         def serve(sock):
             while True:
                 conn, _ = sock.accept()
-                with conn, conn.makefile("rwb") as f:
-                    send = lambda o: (f.write(json.dumps(o).encode() + b"\\n"), f.flush())
-                    send({"QMP": {"version": {}, "capabilities": []}})
+                with conn:
+                    send = lambda o: conn.sendall(json.dumps(o).encode() + b"\\r\\n")
+                    send({"QMP": {"version": {"qemu": {"micro": 3, "minor": 1, "major": 11}, "package": ""},
+                                  "capabilities": []}})
                     last = "running"
-                    for line in f:
+                    for req in requests(conn):
                         now = state()
-                        if now != last:
-                            send({"event": "STOP" if now == "paused" else "RESUME"})
+                        # like QEMU, no events before capabilities are negotiated
+                        if now != last and req.get("execute") != "qmp_capabilities":
+                            send({"event": "STOP" if now == "paused" else "RESUME",
+                                  "timestamp": {"seconds": 0, "microseconds": 0}})
                             last = now
-                        send({"return": {"status": now} if b"query-status" in line else {}})
+                        tag = {"id": req["id"]} if "id" in req else {}  # QEMU echoes ids
+                        send({"return": {"status": now} if req.get("execute") == "query-status" else {}, **tag})
         for i, a in enumerate(sys.argv):
             if a == "-qmp":
                 path = sys.argv[i + 1].split(",")[0].removeprefix("unix:")
