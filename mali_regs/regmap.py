@@ -539,7 +539,29 @@ def _build_index(registers: Iterable[Register]) -> dict[int, tuple[Register, Par
     return idx
 
 
-class RegisterBlock:
+class _RegisterSet:
+    """What blocks and maps share: registers by display name, iteration and size.
+
+    Subclasses provide ``name``, ``registers`` and ``_by_full`` (display name -> Register)."""
+
+    def __getitem__(self, name: str) -> Register:
+        """A register by display name: ``"GPU_ID"``, ``"AS_TRANSTAB[3]"``, ``"SHADER_PRESENT_LO"``."""
+        try:
+            return self._by_full[name]
+        except KeyError:
+            raise KeyError(f"{self.name} has no register {name!r}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_full
+
+    def __iter__(self) -> Iterator[Register]:
+        return iter(self.registers)
+
+    def __len__(self) -> int:
+        return len(self.registers)
+
+
+class RegisterBlock(_RegisterSet):
     """A named group of registers at a base offset.
 
     Members are given with absolute offsets.  Attribute access returns registers,
@@ -642,22 +664,6 @@ class RegisterBlock:
         except KeyError:
             raise AttributeError(f"block {self.__dict__.get('name')} has no register {name!r}") from None
 
-    def __getitem__(self, name: str) -> Register:
-        """A register by display name: ``"GPU_ID"``, ``"AS_TRANSTAB[3]"``, ``"SHADER_PRESENT_LO"``."""
-        try:
-            return self._by_full[name]
-        except KeyError:
-            raise KeyError(f"block {self.name} has no register {name!r}") from None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._by_full
-
-    def __iter__(self) -> Iterator[Register]:
-        return iter(self.registers)
-
-    def __len__(self) -> int:
-        return len(self.registers)
-
     @property
     def end(self) -> int:
         return self.base + self.size
@@ -700,7 +706,7 @@ def _decode(index: Mapping[int, tuple[Register, Part]], offset: int, value: int,
     return reg.describe(value & 0xFFFFFFFF, part)
 
 
-class RegMap:
+class RegMap(_RegisterSet):
     """Several blocks merged into one offset index.
 
     ``lookup(offset)`` is one dict lookup; ``decode(offset, value, width)`` formats a log
@@ -740,21 +746,6 @@ class RegMap:
             if b.base <= offset < b.end:
                 return b
         return None
-
-    def __getitem__(self, name: str) -> Register:
-        try:
-            return self._by_full[name]
-        except KeyError:
-            raise KeyError(f"{self.name} has no register {name!r}") from None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._by_full
-
-    def __iter__(self) -> Iterator[Register]:
-        return iter(self.registers)
-
-    def __len__(self) -> int:
-        return len(self.registers)
 
     @property
     def index(self) -> Mapping[int, tuple[Register, Part]]:
