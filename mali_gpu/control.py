@@ -80,6 +80,9 @@ class ControlServer:
                     answer = self.handle(req)
                 except (ValueError, KeyError, TypeError) as e:
                     answer = {"error": f"bad request: {e}"}
+                except Exception as e:  # never let a question take the server down
+                    log.exception("control request %r failed", line[:200])
+                    answer = {"error": f"internal error: {e}"}
                 f.write(json.dumps(answer).encode() + b"\n")
                 f.flush()
 

@@ -18,6 +18,8 @@ from mali_gpu.pagetable import MmuFault
 
 from .stream import CsFatal, Interpreter
 
+EXC_CS_UNRECOVERABLE = 0x41  # panthor resets the GPU on it
+
 if TYPE_CHECKING:
     from mali_gpu.device import MaliDevice
 
@@ -53,7 +55,11 @@ class Engine:
 
     def _loop(self) -> None:
         while not self._stop:
-            busy, waiting = self.run_once()
+            try:
+                busy, waiting = self.run_once()
+            except Exception:  # a bug outside any one stream: log it, keep the engine alive
+                log.exception("internal error in the engine loop")
+                busy, waiting = False, True
             if busy:
                 continue
             self._kick.wait(POLL_S if waiting else None)
@@ -107,6 +113,10 @@ class Engine:
         except MmuFault as fault:  # already reported to the driver by the MMU
             dev.csg_slots.report_fatal(slot, cs, CsFatal(fault.exception_type, fault.va & 0xFFFFFFFF,
                                                          f"GPU memory access: {fault}"))
+            result = "fatal"
+        except Exception as e:  # a bug of ours: the driver sees an unrecoverable CS, we keep running
+            log.exception("internal error running CSG%d CS%d", slot.index, cs.index)
+            dev.csg_slots.report_fatal(slot, cs, CsFatal(EXC_CS_UNRECOVERABLE, 0, f"internal error: {e}"))
             result = "fatal"
         self.slices += 1
         self.instructions += cs.instructions - before

@@ -232,3 +232,21 @@ def test_errors_propagate_through_sync_objects(booted):
     assert g.sync(0x340) == 1 and g.sync(0x348, 4) == 0xBAD  # the error travelled on
     assert g.sync(0x388, 4) == 0                              # after the barrier: clean
     assert g.sync(0x380) == 1
+
+
+def test_an_internal_error_is_a_cs_fatal_not_a_dead_engine(booted, monkeypatch):
+    gpu, d = booted
+    g = Group(gpu, d)
+    from scheduler.stream import Interpreter
+
+    def broken(self, cs, aspace, ins, va):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(Interpreter, "_execute", broken)
+    g.submit([mov32(1, 1)])
+    g.run()
+    assert g.out()["CS_FATAL"] == 0x41                    # the driver resets the GPU on it
+    monkeypatch.undo()
+    g2 = Group(gpu, d, slot=1, as_index=2)                # and the engine still runs work
+    g2.submit([mov48(0, BUF_VA), mov32(2, 9), encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
+    g2.run()
+    assert g2.buf(0) == 9
