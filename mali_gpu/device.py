@@ -128,13 +128,18 @@ class MaliDevice(Device):
         """Faults that happen on their own rather than at a hook point (lock held)."""
         inj.fired += 1
         if inj.kind == "gpu_fault":
-            code = inj.params.get("exception", 0x80)  # GPU_BUS_FAULT
-            log.warning("fault injected: GPU fault 0x%02x at 0x%x", code, inj.params.get("address", 0))
-            self.regs["GPU_FAULTSTATUS"] = code
-            self.regs["GPU_FAULTADDRESS"] = inj.params.get("address", 0)
-            self.gpu_irq.raise_bits(1)  # GPU_IRQ FAULT
+            self.bus_fault(inj.params.get("address", 0), "injected", inj.params.get("exception", 0x80))
         else:
             raise ValueError(f"{inj.kind} fires at a hook point, not on its own")
+
+    def bus_fault(self, pa: int, why: str, code: int = 0x80) -> None:
+        """A GPU access reached a physical address outside guest RAM: GPU_FAULTSTATUS
+        (GPU_BUS_FAULT) and GPU_IRQ FAULT, as hardware reports a bus error."""
+        log.warning("GPU bus fault at PA 0x%x: %s", pa, why)
+        if not self.regs["GPU_IRQ_RAWSTAT"] & 1:  # the first fault stays until the driver clears it
+            self.regs["GPU_FAULTSTATUS"] = code
+            self.regs["GPU_FAULTADDRESS"] = pa
+        self.gpu_irq.raise_bits(1)
 
     def inject(self, inj: Injection) -> None:
         if inj.kind == "gpu_fault" and inj.at_s is None:

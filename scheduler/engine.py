@@ -15,10 +15,12 @@ import threading
 from typing import TYPE_CHECKING
 
 from mali_gpu.pagetable import MmuFault
+from vdev.dma import DmaError
 
 from .stream import CsFatal, Interpreter
 
 EXC_CS_UNRECOVERABLE = 0x41  # panthor resets the GPU on it
+EXC_GPU_BUS_FAULT = 0x80
 
 if TYPE_CHECKING:
     from mali_gpu.device import MaliDevice
@@ -113,6 +115,10 @@ class Engine:
         except MmuFault as fault:  # already reported to the driver by the MMU
             dev.csg_slots.report_fatal(slot, cs, CsFatal(fault.exception_type, fault.va & 0xFFFFFFFF,
                                                          f"GPU memory access: {fault}"))
+            result = "fatal"
+        except DmaError as e:  # a page table that maps a VA onto something that is not guest RAM
+            dev.bus_fault(e.iova, f"CSG{slot.index} CS{cs.index} through AS{slot.as_index}: {e}")
+            dev.csg_slots.report_fatal(slot, cs, CsFatal(EXC_GPU_BUS_FAULT, e.iova & 0xFFFFFFFF, str(e)))
             result = "fatal"
         except Exception as e:  # a bug of ours: the driver sees an unrecoverable CS, we keep running
             log.exception("internal error running CSG%d CS%d", slot.index, cs.index)

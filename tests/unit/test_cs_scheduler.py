@@ -250,3 +250,16 @@ def test_an_internal_error_is_a_cs_fatal_not_a_dead_engine(booted, monkeypatch):
     g2.submit([mov48(0, BUF_VA), mov32(2, 9), encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
     g2.run()
     assert g2.buf(0) == 9
+
+
+def test_a_page_table_pointing_outside_guest_ram_is_a_bus_fault(booted):
+    gpu, d = booted
+    gpu.write("GPU_IRQ_MASK", 0x20103)
+    g = Group(gpu, d)
+    g.pt.map(0x7000_0000, 0x9_0000_0000, 0x1000)     # a PA no DMA map covers
+    gpu.write(f"AS_COMMAND[{USER_AS}]", 2)
+    g.submit([mov48(0, 0x7000_0000), mov32(2, 1), encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
+    g.run()
+    assert g.out()["CS_FATAL"] == 0x80
+    assert gpu.read("GPU_FAULTSTATUS") == 0x80 and gpu.read("GPU_FAULTADDRESS") == 0x9_0000_0000
+    assert gpu.read("GPU_IRQ_STATUS") & 1
