@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from mali_regs import csf_iface as I
 
 from mali_gpu.events import IfaceBlockId, Kind
+from mali_gpu.pagetable import MmuFault
+from vdev.dma import DmaError
 
 from .iface import IfaceBlock
 
@@ -116,13 +118,12 @@ class Mcu:
 
     def boot(self) -> None:
         """Publish the interface in shared memory and report the boot."""
-        from mali_gpu.pagetable import MmuFault
         if self.dev.faults and self.dev.faults.take("mcu_boot_fail"):
             log.warning("injected: the MCU does not boot")
             return
         try:
             self._publish_interface()
-        except MmuFault as e:
+        except (MmuFault, DmaError) as e:
             log.error("MCU boot failed: the shared section at MCU VA 0x%x is not reachable through AS0: %s",
                       I.SHARED_SECTION_VA, e)
             self._set_status(MCU_FATAL)
@@ -166,13 +167,12 @@ class Mcu:
         if self.status != MCU_ENABLED:
             log.info("doorbell %d rung while the MCU is %s: ignored", index, MCU_STATUS_NAMES[self.status])
             return
-        from mali_gpu.pagetable import MmuFault
         try:
             if index == 0:
                 self._global_doorbell()
             else:
                 self.dev.cs_doorbell(index)
-        except MmuFault as e:
+        except (MmuFault, DmaError) as e:
             log.error("MCU lost access to the shared section while serving doorbell %d: %s", index, e)
             self._set_status(MCU_FATAL)
 

@@ -103,3 +103,12 @@ def test_soft_reset_stops_the_mcu(gpu):
     d.__init__(gpu)                # the driver reprograms AS0 after a reset
     gpu.write("MCU_CONTROL", 2)
     assert gpu.read("MCU_STATUS") == 1
+
+
+def test_shared_section_mapped_outside_guest_ram_is_a_fatal_boot(gpu):
+    d = Driver(gpu)
+    d.pt.map(SHARED, 0x9_0000_0000, 0x10000)  # AS0 sends the shared section nowhere
+    gpu.write("AS_COMMAND[0]", 1)
+    gpu.write("MCU_CONTROL", 2)
+    assert gpu.read("MCU_STATUS") == 3          # FATAL: panthor reports "Failed to boot MCU"
+    assert gpu.read("JOB_IRQ_RAWSTAT") == 0
