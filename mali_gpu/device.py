@@ -128,18 +128,23 @@ class MaliDevice(Device):
         """Faults that happen on their own rather than at a hook point (lock held)."""
         inj.fired += 1
         if inj.kind == "gpu_fault":
-            self.bus_fault(inj.params.get("address", 0), "injected", inj.params.get("exception", 0x80))
+            code, address = inj.params.get("exception", 0x80), inj.params.get("address", 0)  # GPU_BUS_FAULT
+            log.warning("fault injected: GPU fault 0x%02x at 0x%x", code, address)
+            self._gpu_fault(code, address)
         else:
             raise ValueError(f"{inj.kind} fires at a hook point, not on its own")
 
-    def bus_fault(self, pa: int, why: str, code: int = 0x80) -> None:
+    def bus_fault(self, pa: int, why: str) -> None:
         """A GPU access reached a physical address outside guest RAM: GPU_FAULTSTATUS
         (GPU_BUS_FAULT) and GPU_IRQ FAULT, as hardware reports a bus error."""
         log.warning("GPU bus fault at PA 0x%x: %s", pa, why)
+        self._gpu_fault(0x80, pa)
+
+    def _gpu_fault(self, code: int, address: int) -> None:
         if not self.regs["GPU_IRQ_RAWSTAT"] & 1:  # the first fault stays until the driver clears it
             self.regs["GPU_FAULTSTATUS"] = code
-            self.regs["GPU_FAULTADDRESS"] = pa
-        self.gpu_irq.raise_bits(1)
+            self.regs["GPU_FAULTADDRESS"] = address
+        self.gpu_irq.raise_bits(1)  # GPU_IRQ FAULT
 
     def inject(self, inj: Injection) -> None:
         if inj.kind == "gpu_fault" and inj.at_s is None:
