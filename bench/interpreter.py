@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from mali_gpu.driver_model import BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48
+from mali_gpu.driver_model import Driver, Gpu, Group, mov32
 from scheduler.isa import Op, encode
 
 LOOP_ITERATIONS = 100_000
@@ -41,9 +41,7 @@ def instructions_per_second() -> float:
 
 def jobs_per_second() -> float:
     gpu, d, g = _setup()
-    user = g.code(0, [mov48(0, BUF_VA), mov32(2, 0xDEADBEEF),
-                      encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
-    wrapper = job_wrapper(*user, SYNC_VA)
+    wrapper = g.store_job()
     t0 = time.perf_counter()
     for _ in range(JOBS):
         g.submit(wrapper)

@@ -13,9 +13,8 @@ import os
 import tempfile
 import time
 
-from mali_gpu.driver_model import BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48
+from mali_gpu.driver_model import Driver, Gpu, Group
 from mali_trace import RingBuffer, TraceWriter
-from scheduler.isa import Op, encode
 
 JOBS = 1000
 ROUNDS = 5
@@ -48,9 +47,7 @@ def _run(sink: str | None, path: str) -> tuple[float, int]:
     d.ack_job_irq()
     g = Group(gpu, d)
     d.ack_job_irq()
-    user = g.code(0, [mov48(0, BUF_VA), mov32(2, 0xDEADBEEF),
-                      encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
-    wrapper = job_wrapper(*user, SYNC_VA)
+    wrapper = g.store_job()
     for _ in range(JOBS):
         g.submit(wrapper)
         g.run()

@@ -274,6 +274,13 @@ class Group:
     def sync(self, off=0, n=8):
         return int.from_bytes(self.gpu.ram.read(self.pa[SYNC_VA] + off, n), "little")
 
+    def store_job(self, value: int = 0xDEADBEEF, offset: int = 0) -> list[int]:
+        """A whole job in panthor's wrapper: a user buffer storing `value` at BUF_VA + offset,
+        then the wrapper's SYNC_ADD64 on the group's sync object at SYNC_VA."""
+        user = self.code(0, [mov48(0, BUF_VA), mov32(2, value),
+                             encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=offset)])
+        return job_wrapper(*user, SYNC_VA)
+
     def code(self, off, instrs):
         for i, w in enumerate(instrs):
             self.gpu.ram.u64(self.pa[CODE_VA] + off + 8 * i, w)

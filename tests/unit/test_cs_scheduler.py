@@ -31,9 +31,7 @@ def test_job_writes_deadbeef_and_signals_its_sync_object(booted):
     gpu, d = booted
     g = Group(gpu, d)
     d.ack_job_irq()
-    user = g.code(0, [mov48(0, BUF_VA), mov32(2, 0xDEADBEEF),
-                      encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0x10)])
-    g.submit(job_wrapper(*user, SYNC_VA))
+    g.submit(g.store_job(0xDEADBEEF, offset=0x10))
     g.run()
     assert g.buf(0x10) == 0xDEADBEEF
     assert g.sync() == 1 and g.sync(8, 4) == 0        # seqno += 1, status OK

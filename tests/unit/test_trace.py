@@ -48,9 +48,7 @@ def boot(gpu: Gpu) -> Driver:
 def run_jobs(gpu: Gpu, d: Driver, jobs: int, fault: bool = True) -> Group:
     g = Group(gpu, d)
     d.ack_job_irq()
-    user = g.code(0, [mov48(0, BUF_VA), mov32(2, 0xDEADBEEF),
-                      encode(Op.STORE_MULTIPLE, addr=0, base=2, mask=1, offset=0)])
-    wrapper = job_wrapper(*user, SYNC_VA)
+    wrapper = g.store_job()
     for i in range(jobs):
         g.submit(wrapper)
         g.run()
