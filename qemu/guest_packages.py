@@ -111,7 +111,7 @@ def packages_archive(names: list[str], apt: debian.AptRoot | None = None) -> Pat
             w.write(f)
     mb = out.stat().st_size >> 20
     cache.step(f"guest packages archive ready: {out} ({mb} MiB)"
-               + (f"; warning: large archives slow the boot and use guest RAM"
+               + ("; warning: large archives slow the boot and use guest RAM"
                   if mb > LARGE_ARCHIVE_MB else ""))
     _prune(out.parent, keep=out)
     return out

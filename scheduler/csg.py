@@ -12,7 +12,7 @@ All methods run with the device lock held.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from construct import ConstructError

@@ -14,11 +14,11 @@ all of them. So scoreboards really order the work, as on hardware, with zero lat
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from mali_gpu.events import Kind
-from mali_gpu.pagetable import ACCESS_READ, MmuFault
+from mali_gpu.pagetable import ACCESS_READ
 
 from . import isa
 from .isa import Op

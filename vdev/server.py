@@ -21,7 +21,7 @@ import time
 
 from . import protocol as P
 from .device import Device, DeviceHost
-from .dma import DmaError, DmaMapError, DmaSpace
+from .dma import DmaMapError, DmaSpace
 from .irq import UNMASK_QUIET_S, Interrupts, IrqError
 from .pci import CONFIG_SIZE, COMMAND_INTX_DISABLE, PciConfigSpace, config_register_name
 from .transport import Connection, Message, PeerClosed, ProtocolError

@@ -250,7 +250,7 @@ def test_every_injection_fired_once_and_the_server_log_is_clean(run):
 
 # --- firmware corruption: one short boot per mode ------------------------------------------
 
-CORRUPT_SCRIPT = f"""
+CORRUPT_SCRIPT = """
 echo "before.render=$(test -e /dev/dri/renderD128 && echo yes || echo no)"
 dmesg -c | sed 's/^/dmesg.bad| /'
 cp -r /lib/firmware/mali-good/* /lib/firmware/

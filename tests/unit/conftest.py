@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -88,3 +91,19 @@ def served(tmp_path):
     yield st
     st.stop()
     assert not st.thread.is_alive()
+
+
+def spawn_server(sock, *extra, cwd=None) -> subprocess.Popen:
+    """`python -m mali_gpu serve --socket SOCK ...` in its own process, once its socket exists
+    (the server renames it into place only when it accepts connections)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mali_gpu", "serve", "--socket", str(sock), *extra],
+                            cwd=cwd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not sock.exists():
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"no socket {sock} after 20 s")
+        time.sleep(0.02)
+    return proc

@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from mali_gpu.device import MaliDevice
 from mali_regs.mmio import MALI_MMIO
 
-from .conftest import ServerThread
+from .conftest import ServerThread, spawn_server
 
 GPU_ID = MALI_MMIO["GPU_ID"].offset
 GPU_IRQ_MASK = MALI_MMIO["GPU_IRQ_MASK"].offset
@@ -62,14 +61,8 @@ def test_other_profile_gpu_id(tmp_path):
 
 def test_serve_process_lifecycle(tmp_path):
     sock = tmp_path / "serve.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "mali_gpu", "serve", "--socket", str(sock)],
-                            stderr=subprocess.PIPE, text=True)
+    proc = spawn_server(sock)
     try:
-        deadline = time.monotonic() + 20
-        while not sock.exists():
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
         from vdev.client import Client
         with Client(str(sock)) as c:
             c.negotiate()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,8 @@ from mali_trace import load
 from mali_trace.perfetto import validate
 from vdev.client import Client
 
+from .conftest import spawn_server
+
 ROOT = Path(__file__).resolve().parents[2]
 GPU_ID = MALI_MMIO["GPU_ID"].offset
 GPU_IRQ_MASK = MALI_MMIO["GPU_IRQ_MASK"].offset
@@ -26,14 +25,8 @@ WRITES = 300
 def serve_and_kill(tmp_path, fmt: str, close_client_first: bool):
     sock = tmp_path / f"{fmt}.sock"
     out = tmp_path / f"serve.{fmt}"
-    proc = subprocess.Popen([sys.executable, "-m", "mali_gpu", "serve", "--socket", str(sock), "--trace", str(out),
-                             "--trace-format", fmt], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = spawn_server(sock, "--trace", str(out), "--trace-format", fmt, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 20
-        while not sock.exists():
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
         c = Client(str(sock))
         c.negotiate()
         assert c.read32(0, GPU_ID) == 0xA8670005
