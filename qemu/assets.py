@@ -105,12 +105,7 @@ def fetch_assets(apt: debian.AptRoot | None = None, update: bool = True,
             modules = modules or next((k.parent for k in sorted(tree.glob(pattern))), None)
     if kernel is None or modules is None:
         raise RuntimeError(f"kernel Image or modules not found in {[p.name for p in kpkgs]}")
-    busybox = trees[BUSYBOX] / "bin/busybox"
-    if not busybox.exists():
-        busybox = trees[BUSYBOX] / "usr/bin/busybox"
-    firmware = trees[FIRMWARE] / "lib/firmware"
-    if not firmware.exists():
-        firmware = trees[FIRMWARE] / "usr/lib/firmware"
+    busybox, firmware = _userland_paths(trees)
     assets = GuestAssets(
         kernel_version=modules.name, kernel=kernel, modules_dir=modules, busybox=busybox,
         firmware_dir=firmware, packages={p.name: p.version for p in kpkgs + other})
@@ -119,17 +114,23 @@ def fetch_assets(apt: debian.AptRoot | None = None, update: bool = True,
     return assets
 
 
-def _fetch_userland(apt: debian.AptRoot) -> tuple[Path, Path, dict[str, str]]:
-    """busybox and the firmware tree from Debian (for a user's own kernel)."""
-    other = [apt.package(BUSYBOX), apt.package(FIRMWARE)]
-    debs = apt.download(other)
-    trees = {p.name: unpacked(apt, p, debs[p.name]) for p in other}
+def _userland_paths(trees: dict[str, Path]) -> tuple[Path, Path]:
+    """busybox and the firmware tree inside the unpacked packages (merged /usr or not)."""
     busybox = trees[BUSYBOX] / "bin/busybox"
     if not busybox.exists():
         busybox = trees[BUSYBOX] / "usr/bin/busybox"
     firmware = trees[FIRMWARE] / "lib/firmware"
     if not firmware.exists():
         firmware = trees[FIRMWARE] / "usr/lib/firmware"
+    return busybox, firmware
+
+
+def _fetch_userland(apt: debian.AptRoot) -> tuple[Path, Path, dict[str, str]]:
+    """busybox and the firmware tree from Debian (for a user's own kernel)."""
+    other = [apt.package(BUSYBOX), apt.package(FIRMWARE)]
+    debs = apt.download(other)
+    trees = {p.name: unpacked(apt, p, debs[p.name]) for p in other}
+    busybox, firmware = _userland_paths(trees)
     return busybox, firmware, {p.name: p.version for p in other}
 
 

@@ -114,3 +114,12 @@ def clean_stale_temps(directory: Path, max_age_s: float = 3600.0) -> None:
                     p.unlink(missing_ok=True)
         except FileNotFoundError:
             pass
+
+
+def prune(directory: Path, pattern: str, keep: Path, max_kept: int) -> None:
+    """Keep `keep` and the newest others matching `pattern`, `max_kept` files in all:
+    entries built for older inputs (previous kernels, package sets) are dead weight."""
+    old = sorted((p for p in directory.glob(pattern) if p != keep),
+                 key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in old[max_kept - 1:]:
+        p.unlink(missing_ok=True)

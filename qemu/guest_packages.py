@@ -113,12 +113,5 @@ def packages_archive(names: list[str], apt: debian.AptRoot | None = None) -> Pat
     cache.step(f"guest packages archive ready: {out} ({mb} MiB)"
                + ("; warning: large archives slow the boot and use guest RAM"
                   if mb > LARGE_ARCHIVE_MB else ""))
-    _prune(out.parent, keep=out)
+    cache.prune(out.parent, "packages-*.cpio", keep=out, max_kept=4)
     return out
-
-
-def _prune(directory: Path, keep: Path, max_kept: int = 4) -> None:
-    old = sorted((p for p in directory.glob("packages-*.cpio") if p != keep),
-                 key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in old[max_kept - 1:]:
-        p.unlink(missing_ok=True)

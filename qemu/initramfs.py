@@ -62,18 +62,12 @@ def build_base(assets: GuestAssets, modules=kmodules.PANTHOR_MODULES) -> Path:
     with cache.atomic_file(out) as tmp:
         with open(tmp, "wb") as f:
             w.write(f)
-    _prune(out.parent, keep=out)
+    cache.prune(out.parent, "base-*.cpio", keep=out, max_kept=3)
     cache.step(f"initramfs ready: {out} ({out.stat().st_size >> 10} KiB, "
                f"modules: {' '.join(n for n, _, _ in order)})")
     return out
 
 
-def _prune(directory: Path, keep: Path, max_kept: int = 3) -> None:
-    """Bases for older inputs (previous kernels, older /init) are dead weight."""
-    old = sorted((p for p in directory.glob("base-*.cpio") if p != keep),
-                 key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in old[max_kept - 1:]:
-        p.unlink(missing_ok=True)
 
 
 def command_archive(guest_cmd: str) -> bytes:
