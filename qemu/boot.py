@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +35,8 @@ from qemu import cache, devicetree, initramfs, qemu_binary, tools
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
-from qemu.launcher import Session, guest_counter_hz, machine_args, vfio_user_device
+from qemu.launcher import (Session, guest_counter_hz, machine_args, serial_args,
+                           vfio_user_device)
 from qemu.monitor import Monitor, QmpError
 
 # Read GPU_ID (BAR0 offset 0) through the real PCI -> vfio-user path.
@@ -189,7 +191,8 @@ def setup(build: bool = True, kernel: Path | None = None, modules: Path | None =
     assets = guest_assets.fetch_assets(kernel=kernel, modules=modules)
     base = initramfs.build_base(assets)
     machine = machine_args(CPU, SMP, MEM_MB)
-    dtb = devicetree.build_dtb(qemu, machine, cache.cache_root() / "dtb")
+    dtb = devicetree.build_dtb(qemu, [*machine, *serial_args("null", "null")],
+                               cache.cache_root() / "dtb")
     layers = []
     if with_tools:
         try:
@@ -298,7 +301,13 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
                                              layers)
         cache.step(f"starting the vfio-user server (control socket {control})")
         s.start_server(extra, server_program)
-        args = [*p.machine, "-serial", "stdio", "-monitor", "none", "-no-reboot",
+        # /init's output: a socket QEMU connects to at start-up (ttyAMA1)
+        out_sock = s.scratch / "guest-out.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(out_sock))
+        listener.listen(1)
+        args = [*p.machine, *serial_args("stdio", f"unix:{p.qemu.path(out_sock)}"),
+                "-monitor", "none", "-no-reboot",
                 *(s.qmp_args() if use_qmp else []),
                 "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
                 "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
@@ -319,6 +328,7 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
                                  on_line=cwatcher or show_console)
             live.console = mon
             mon.start()
+            mon.add_listener(listener)
             pause = _PauseClock(monitor, control, s.log_dir / "server.log")
             failure = _wait(mon, vm, s, t0, timeout, pause)
             for w in (watcher, cwatcher):

@@ -12,14 +12,24 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null || mount -t tmpfs tmpfs /dev
 mount -t tmpfs tmpfs /tmp
 
+# Our output on its own UART when the machine has one: a kernel message printed to the
+# console (ttyAMA0) lands in the middle of whatever line a process is writing there.
+if [ -c /dev/ttyAMA1 ]; then
+    exec >/dev/ttyAMA1 2>&1
+fi
+
 echo "@@MALI-VDEV-INIT@@ $(cut -d' ' -f1 /proc/uptime)"
 
 GPU_BASE=0x10000000
 has_opt() { grep -qw "$1" /proc/cmdline; }
 
+# stty's tcsetattr(TCSADRAIN) on our output: the last marker leaves the UART before power-off
+drain() { stty -echo <&1 2>/dev/null; }
+
 fail() {
     echo "@@MALI-VDEV-ERROR $*@@"
     echo "@@MALI-VDEV-CMD-EXIT 125@@"
+    drain
     poweroff -f
     sleep 10
 }
@@ -69,5 +79,6 @@ echo "@@MALI-VDEV-CMD-START@@"
     echo "@@MALI-VDEV-OUT@@ $line"
 done
 echo "@@MALI-VDEV-CMD-EXIT $(cat /tmp/status 2>/dev/null || echo 126)@@"
+drain
 poweroff -f
 sleep 10

@@ -125,6 +125,13 @@ def machine_args(cpu: str = "cortex-a72", smp: int = 1, mem_mb: int = 1024) -> l
     ]
 
 
+def serial_args(console: str, output: str) -> list[str]:
+    """ttyAMA0 (the kernel console) and ttyAMA1 (/init's output, see qemu/console.py).
+    The virt machine only puts the second UART in its DTB when it has a backend, so the
+    DTB dump needs both as well."""
+    return ["-serial", console, "-serial", output]
+
+
 def vfio_user_device(qemu: QemuBinary, socket: Path) -> str:
     # JSON syntax: `socket` is a struct (SocketAddress), not a plain string.
     return json.dumps({"driver": "vfio-user-pci",

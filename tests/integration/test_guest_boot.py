@@ -23,6 +23,7 @@ d=/sys/bus/pci/devices/0000:00:01.0
 echo "PCI=$(cat $d/vendor):$(cat $d/device) class=$(cat $d/class)"
 echo "BAR0=$(head -n1 $d/resource)"
 echo "DTGPU=$(ls /sys/bus/platform/devices | grep -c '^10000000.gpu$')"
+echo "INITOUT=$(readlink /proc/1/fd/1)"
 """
 
 
@@ -39,4 +40,7 @@ def test_guest_reads_gpu_registers_through_vfio_user():
     assert values["PCI"].startswith("0x13b5:0x0001 class=0x038000")
     assert int(values["BAR0"].split()[0], 16) != 0  # Linux gave the BAR a window address
     assert values["DTGPU"] == "1"                      # the DT-hole node exists
+    # /init's markers and our output on their own UART, away from kernel messages
+    assert values["INITOUT"] == "/dev/ttyAMA1"
+    assert "ttyAMA1 at MMIO 0x9040000" in r.console_log
     assert r.kernel_version and r.timings["total"] < boot.DEFAULT_TIMEOUT_S
