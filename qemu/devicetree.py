@@ -7,6 +7,16 @@ freed 2 MiB (where the guest's /init then places BAR0), using the SPI that QEMU 
 slot 1's INTA.  The values are read by parsing the DTB; the edits are written as a DTS
 fragment appended to dtc's decompiled source (later definitions amend earlier ones), so
 no text of QEMU's tree is rewritten by pattern matching.
+
+That SPI is made edge-triggered (GPU node and the host's interrupt-map alike).  QEMU's
+INTx for a vfio-user device is an edge plus EOI: the eventfd asserts the line, the next
+BAR access deasserts it and the server re-triggers while the device still holds its level
+high.  A trigger that reaches QEMU after the handler's mask writes therefore leaves the
+line asserted with nothing pending in the GPU; panthor's raw handlers return IRQ_NONE
+without touching a register while their threads run, so with a level-triggered SPI the
+vCPU re-takes the interrupt before every instruction until the kernel disables the line
+("irq N: nobody cared").  With an edge-triggered SPI that late trigger costs one spurious
+interrupt, and the server's re-trigger after each EOI keeps the level semantics.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ GPU_SIZE = 0x200000          # 2 MiB, the size of the server's BAR0
 GPU_CLOCK_HZ = 800_000_000
 GPU_SLOT = 1                 # PCI device number the launcher gives the vfio-user function
 PCI_INTA = 1
+IRQ_TYPE_EDGE_RISING = 1     # GIC interrupt specifier flags (dt-bindings/interrupt-controller/irq.h)
 MMIO32_SPACE = 0b10          # phys.hi bits 24-25 of a PCI address: 32-bit memory space
 
 FdtHeader = Struct(
@@ -133,7 +144,8 @@ class GlueInfo:
     pcie_path: str
     new_ranges: list[int]          # the host's `ranges` cells with the shrunk 32-bit window
     irq_parent: int                # phandle of the interrupt controller
-    irq_spec: list[int]            # e.g. [0 (SPI), 4, 4 (level high)]
+    irq_spec: list[int]            # e.g. [0 (SPI), 4, 1 (edge rising)]
+    new_imap: list[int]            # the host's interrupt-map with that SPI edge-triggered
 
 
 def plan_glue(root: Node, slot: int = GPU_SLOT) -> GlueInfo:
@@ -169,19 +181,28 @@ def plan_glue(root: Node, slot: int = GPU_SLOT) -> GlueInfo:
     imap = pci.cells("interrupt-map")
     cic = pci.cell("#interrupt-cells")
     want = [(slot << 11) & mask[0], *[0 & m for m in mask[1:pac]], PCI_INTA & mask[pac]]
+    entries = []  # (parent phandle, index of the parent specifier, its length)
     i = 0
     while i < len(imap):
-        child = imap[i:i + pac + cic]
         ph = imap[i + pac + cic]
         ctrl = phandle_node(root, ph)
-        gac = ctrl.cell("#address-cells", 0)
+        start = i + pac + cic + 1 + ctrl.cell("#address-cells", 0)
         gic = ctrl.cell("#interrupt-cells")
-        start = i + pac + cic + 1 + gac
-        spec = imap[start:start + gic]
-        if [c & m for c, m in zip(child, mask)] == want:
-            return GlueInfo(pci.path, new, ph, spec)
+        entries.append((imap[i:i + pac + cic], ph, start, gic))
         i = start + gic
-    raise RuntimeError(f"interrupt-map of {pci.path} has no entry for slot {slot} INTA")
+    ours = [(ph, imap[s:s + n]) for child, ph, s, n in entries
+            if [c & m for c, m in zip(child, mask)] == want]
+    if not ours:
+        raise RuntimeError(f"interrupt-map of {pci.path} has no entry for slot {slot} INTA")
+    ph, spec = ours[0]
+    if len(spec) != 3:
+        raise RuntimeError(f"slot {slot} INTA goes to {spec}: not a GIC SPI specifier")
+    edge = [*spec[:2], IRQ_TYPE_EDGE_RISING]
+    new_imap = list(imap)
+    for _, p, s, n in entries:  # other slots' pins share the SPI (swizzling): same trigger
+        if p == ph and imap[s:s + 2] == spec[:2]:
+            new_imap[s + 2] = IRQ_TYPE_EDGE_RISING
+    return GlueInfo(pci.path, new, ph, edge, new_imap)
 
 
 def _cells_dts(cells: list[int]) -> str:
@@ -196,6 +217,7 @@ def glue_fragment(info: GlueInfo) -> str:
 /* mali-vdev: the first 2 MiB of the PCIe 32-bit window now belong to the GPU (DT hole) */
 &{{{info.pcie_path}}} {{
 	ranges = {_cells_dts(info.new_ranges)};
+	interrupt-map = {_cells_dts(info.new_imap)};
 }};
 
 / {{

@@ -56,7 +56,12 @@ def test_plan_reads_window_and_slot_1_inta():
     info = dt.plan_glue(dt.parse_dtb(compile_dts(VIRT_LIKE)))
     assert info.pcie_path == "/pcie@10000000"
     assert info.irq_parent == 0x8002
-    assert info.irq_spec == [0, 0x24, 4]
+    assert info.irq_spec == [0, 0x24, 1]  # edge-triggered: see the module docstring
+    # every pin routed to that SPI changes with it; the others keep their level trigger
+    assert info.new_imap == [0x000, 0, 0, 1, 0x8002, 0, 0, 0, 0x23, 4,
+                             0x000, 0, 0, 2, 0x8002, 0, 0, 0, 0x24, 1,
+                             0x800, 0, 0, 1, 0x8002, 0, 0, 0, 0x24, 1,
+                             0x800, 0, 0, 2, 0x8002, 0, 0, 0, 0x25, 4]
     assert info.new_ranges[7:14] == [0x2000000, 0, 0x10200000, 0, 0x10200000, 0, 0x2edf0000]
     # IO and 64-bit windows untouched
     assert info.new_ranges[:7] == [0x1000000, 0, 0, 0, 0x3eff0000, 0, 0x10000]
@@ -69,7 +74,8 @@ def test_patched_tree_has_gpu_node_clock_and_opp():
     gpu = node(root, "/gpu@10000000")
     assert gpu.strings("compatible") == ["rockchip,rk3588-mali", "arm,mali-valhall-csf"]
     assert gpu.cells("reg") == [0, 0x10000000, 0, 0x200000]
-    assert gpu.cells("interrupts") == [0, 0x24, 4] * 3
+    assert gpu.cells("interrupts") == [0, 0x24, 1] * 3
+    assert node(root, "/pcie@10000000").cells("interrupt-map")[18:20] == [0x24, 1]
     assert gpu.strings("interrupt-names") == ["job", "mmu", "gpu"]
     assert gpu.cell("interrupt-parent") == 0x8002
     assert "dma-coherent" in gpu.props
