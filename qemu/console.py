@@ -78,10 +78,13 @@ class ConsoleMonitor:
     def _run_listener(self, listener: socket.socket) -> None:
         listener.settimeout(0.1)
         try:
-            while not self._closing:
+            while True:
+                last = self._closing or self.eof  # QEMU gone: one more look, then give up
                 try:
                     conn, _ = listener.accept()
                 except TimeoutError:
+                    if last:
+                        return
                     continue
                 with conn, conn.makefile("rb") as stream:
                     self._read(stream)

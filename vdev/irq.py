@@ -13,6 +13,12 @@ driver whose handler returns "not mine" without touching a register then sees an
 storm. So a client UNMASK is evaluated once the client has been quiet for UNMASK_QUIET_S (the
 handler's mask write has arrived), or after UNMASK_MAX_DELAY_S at the latest; the server loop
 calls `recheck()`. A KVM resample (a real EOI) is evaluated at once.
+
+The deferral narrows the race but cannot close it (a vCPU can stall mid-handler for longer
+than any delay), and a trigger fired just before the guest's mask write still reaches QEMU
+after it. A guest whose handlers may return without any register access should therefore see
+the line as edge-triggered at its interrupt controller (qemu/devicetree.py does so for
+panthor): the re-trigger after each EOI keeps the level semantics.
 """
 
 from __future__ import annotations
