@@ -127,6 +127,13 @@ class CommandStream:
     def pending_mask(self) -> int:
         return sum(1 << i for i, q in enumerate(self.pending) if q)
 
+    def signal(self, slot: int, work: Callable[[], None]) -> None:
+        """Queue asynchronous work on scoreboard slot `slot` (the instruction's signal_slot)."""
+        if slot >= len(self.pending):
+            raise CsFatal(EXC_CS_INSTR_INVALID, slot,
+                          f"signal slot {slot} beyond the {len(self.pending)} scoreboard entries")
+        self.pending[slot].append(work)
+
     def drain(self, mask: int) -> None:
         """Complete the asynchronous work queued on the scoreboard slots in `mask`."""
         for i, q in enumerate(self.pending):
@@ -267,7 +274,7 @@ class Interpreter:
             return self._call(cs, ins, op == Op.JUMP, va)
         elif op == Op.FLUSH_CACHE2:
             cs.drain(ins.wait_mask)
-            cs.pending[ins.signal_slot].append(lambda: None)  # caches are coherent here
+            cs.signal(ins.signal_slot, lambda: None)  # caches are coherent here
         elif op in (Op.SYNC_ADD32, Op.SYNC_SET32, Op.SYNC_ADD64, Op.SYNC_SET64):
             self._sync_update(cs, aspace, ins)
         elif op in (Op.SYNC_WAIT32, Op.SYNC_WAIT64):
@@ -291,12 +298,12 @@ class Interpreter:
             cs.heap = cs.d(ins.addr)
         elif op == Op.HEAP_OPERATION:
             cs.drain(ins.wait_mask)
-            cs.pending[ins.signal_slot].append(lambda: None)
+            cs.signal(ins.signal_slot, lambda: None)
         elif op == Op.TRACE_POINT:
             cs.drain(ins.wait_mask)
             log.info("CSG%d CS%d TRACE_POINT r%d..r%d = %s", cs.slot, cs.index, ins.base, ins.base + ins.count - 1,
                      [hex(cs.r(ins.base + i)) for i in range(ins.count)])
-            cs.pending[ins.signal_slot].append(lambda: None)
+            cs.signal(ins.signal_slot, lambda: None)
         elif op == Op.SET_EXCEPTION_HANDLER:
             cs.exception_handlers[ins.exception_type] = (cs.d(ins.addr), cs.r(ins.length))
         elif op in (Op.REQ_RESOURCE, Op.SET_SB_ENTRY, Op.PROT_REGION, Op.PROGRESS_WAIT):
@@ -354,7 +361,7 @@ class Interpreter:
 
         def store():
             aspace.write_u64(addr, v)
-        cs.pending[ins.signal_slot].append(store)
+        cs.signal(ins.signal_slot, store)
 
     def _sync_update(self, cs: CommandStream, aspace, ins) -> None:
         cs.drain(ins.wait_mask)
@@ -373,4 +380,4 @@ class Interpreter:
             aspace.write(addr, value.to_bytes(size, "little"))
             aspace.write_u32(addr + size, error)  # the sync object's error/status word
             cs.sync_dirty = True
-        cs.pending[ins.signal_slot].append(update)
+        cs.signal(ins.signal_slot, update)
