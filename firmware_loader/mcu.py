@@ -173,8 +173,16 @@ class Mcu:
             else:
                 self.dev.cs_doorbell(index)
         except (MmuFault, DmaError) as e:
-            log.error("MCU lost access to the shared section while serving doorbell %d: %s", index, e)
-            self._set_status(MCU_FATAL)
+            self.interface_lost(e, f"while serving doorbell {index}")
+
+    def interface_lost(self, e: MmuFault | DmaError, context: str) -> None:
+        """The MCU cannot reach its shared section through AS0 any more (AS0 re-programmed
+        or its tables broken under a running MCU): firmware would fault and stop, so ours
+        stops too. An MMU fault was already reported on AS0; a bus error is reported here."""
+        log.error("MCU lost access to the shared section %s: %s; MCU_STATUS -> FATAL", context, e)
+        if isinstance(e, DmaError):
+            self.dev.bus_fault(e.iova, f"MCU {context}: {e}")
+        self._set_status(MCU_FATAL)
 
     def _global_doorbell(self) -> None:
         inp, out = self.glb(I.GLB_INPUT), self.glb(I.GLB_OUTPUT)

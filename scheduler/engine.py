@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from firmware_loader.mcu import MCU_ENABLED
 from mali_gpu.pagetable import MmuFault
 from vdev.dma import DmaError
 
@@ -72,6 +73,8 @@ class Engine:
         busy = waiting = False
         dev = self.dev
         with dev.lock:
+            if dev.mcu.status != MCU_ENABLED:  # nothing runs without the firmware
+                return False, False
             slots = dev.csg_slots
             # Higher CSG priority (ENDPOINT_CONFIG) first in each round; every stream still gets
             # its slice, so a low-priority endless loop delays others by one slice at most.
@@ -79,21 +82,33 @@ class Engine:
                           for cs in slot.streams if cs.running and cs.frames]
         for slot, cs in candidates:
             with dev.lock:
-                if not (slot.running and cs.running and cs.frames):
+                if dev.mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
                     continue  # changed while the lock was released
-                result = self._slice(slot, cs)
-                if result == "budget":
-                    busy = True
-                elif result == "blocked":
-                    waiting = True
-                if cs.sync_dirty:
-                    cs.sync_dirty = False
-                    slots.report_sync_update(slot)
-                    busy = True  # other streams may be waiting on what was written
-                if result in ("idle", "blocked", "fatal") and all(
-                        not s.running or not s.frames or s.wait is not None or s.fatal is not None
-                        or self._is_idle(s) for s in slot.streams):
-                    slots.report_idle(slot)
+                try:
+                    busy_s, waiting_s = self._run_stream(slot, cs)
+                except (MmuFault, DmaError) as e:  # the MCU's own side: its interface in AS0
+                    dev.mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
+                    return False, False
+                busy, waiting = busy or busy_s, waiting or waiting_s
+        return busy, waiting
+
+    def _run_stream(self, slot, cs) -> tuple[bool, bool]:
+        """One slice of one stream and the reports it leads to (under the device lock)."""
+        busy = waiting = False
+        slots = self.dev.csg_slots
+        result = self._slice(slot, cs)
+        if result == "budget":
+            busy = True
+        elif result == "blocked":
+            waiting = True
+        if cs.sync_dirty:
+            cs.sync_dirty = False
+            slots.report_sync_update(slot)
+            busy = True  # other streams may be waiting on what was written
+        if result in ("idle", "blocked", "fatal") and all(
+                not s.running or not s.frames or s.wait is not None or s.fatal is not None
+                or self._is_idle(s) for s in slot.streams):
+            slots.report_idle(slot)
         return busy, waiting
 
     @staticmethod

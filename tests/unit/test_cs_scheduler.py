@@ -261,3 +261,19 @@ def test_a_page_table_pointing_outside_guest_ram_is_a_bus_fault(booted):
     assert g.out()["CS_FATAL"] == 0x80
     assert gpu.read("GPU_FAULTSTATUS") == 0x80 and gpu.read("GPU_FAULTADDRESS") == 0x9_0000_0000
     assert gpu.read("GPU_IRQ_STATUS") & 1
+
+
+def test_mcu_that_loses_as0_under_a_running_stream_goes_fatal(booted):
+    """AS0 re-programmed under the running firmware: the ring's pages and the interface are
+    gone, so the MCU faults on AS0 and stops (MCU_STATUS FATAL); the engine keeps running."""
+    gpu, d = booted
+    g = Group(gpu, d)
+    g.submit([encode(Op.BRANCH, cond=6, value=0, offset=-1)])  # ALWAYS: an endless loop
+    g.run(rounds=2)
+    gpu.write("AS_TRANSCFG[0]", 1)   # ADRMODE UNMAPPED
+    gpu.write("AS_COMMAND[0]", 1)    # UPDATE
+    g.run(rounds=4)
+    assert gpu.read("MCU_STATUS") == 3  # FATAL
+    assert gpu.read("MMU_IRQ_RAWSTAT") & 1  # the fault is reported on AS0
+    busy, waiting = gpu.dev.engine.run_once()
+    assert (busy, waiting) == (False, False)  # nothing runs without the firmware
