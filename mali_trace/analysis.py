@@ -31,7 +31,10 @@ BLOCK_ALIASES = {
 }
 
 _CSG_KINDS = (Kind.IFACE, Kind.CSG_STATE, Kind.CS_STATE, Kind.CS_INSTR, Kind.CS_FATAL)
-_VOLATILE = ("TIMESTAMP*", "CYCLE_COUNT*")
+# Values that differ from run to run without the driver behaving differently: the free-running
+# counters, and AS_TRANSTAB (the physical address where the kernel's allocator put a VM's
+# page tables; the VM layout itself is in the AS commands and LOCKADDR regions).
+_VOLATILE = ("TIMESTAMP*", "CYCLE_COUNT*", "AS_TRANSTAB*")
 
 
 def parse_time(s: str | None) -> int | None:
@@ -311,7 +314,7 @@ def accesses(events: Iterable[Event], header: TraceHeader, ignore_values: Iterab
              strict: bool = False) -> list[Access]:
     """The register accesses of a trace, keyed by (direction, offset, width, value); the
     value is left out of the key for registers matching `ignore_values` (and, unless
-    `strict`, for the free-running TIMESTAMP/CYCLE_COUNT registers)."""
+    `strict`, for the free-running TIMESTAMP/CYCLE_COUNT registers and AS_TRANSTAB)."""
     dec = Decoder(header)
     patterns = list(ignore_values) + ([] if strict else list(_VOLATILE))
     matcher = RegMatcher(patterns, header) if patterns else None

@@ -152,7 +152,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--ignore", action="append",
                    help="compare these registers without their values (names, globs; repeatable)")
     d.add_argument("--strict", action="store_true",
-                   help="also compare the values of TIMESTAMP and CYCLE_COUNT reads (ignored by default)")
+                   help="also compare the values of TIMESTAMP/CYCLE_COUNT reads and AS_TRANSTAB "
+                        "(page-table physical addresses; ignored by default)")
     d.add_argument("-C", "--context", type=int, default=5, help="common accesses shown before the divergence")
     d.add_argument("--max-hunks", type=int, default=20, help="differing sequences to list (default 20)")
     d.set_defaults(func=cmd_diff)

@@ -134,6 +134,23 @@ def test_diff_against_another_profile_shows_gpu_id_first(traces, capsys):
     assert rc == 0 and out == ""
 
 
+def test_diff_ignores_page_table_addresses_unless_strict(traces, capsys, tmp_path):
+    """Two boots of different kernels put their page tables at different physical addresses:
+    AS_TRANSTAB values are not a divergence by default, every other value is."""
+    (_, paths, header), _, _ = traces
+    from dataclasses import replace
+
+    from mali_trace import write
+    events = load(paths["binary"]).events
+    moved = [replace(e, value=e.value + 0x1000) if e.kind == Kind.REG_WRITE and e.addr == 0x2400 else e
+             for e in events]  # AS_TRANSTAB_LO[0]
+    assert moved != events
+    write(str(tmp_path / "moved.mtrace"), "binary", header, moved)
+    assert trace(capsys, "diff", paths["binary"], str(tmp_path / "moved.mtrace")) == (0, "", "")
+    rc, out, _ = trace(capsys, "diff", paths["binary"], str(tmp_path / "moved.mtrace"), "--strict")
+    assert rc == 1 and "W AS_TRANSTAB[0] = 0x" in out
+
+
 def test_diff_reports_a_missing_write(traces, capsys, tmp_path):
     (seen, paths, header), _, _ = traces
     from mali_trace import write
