@@ -67,6 +67,7 @@ class Mcu:
         self.halts = 0
         self.pings = 0
         self.glb_timers: dict[str, int] = {}
+        self.fatal_reason: str | None = None  # why MCU_STATUS is FATAL (for `mali-vdev status`)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -74,7 +75,8 @@ class Mcu:
     def status(self) -> int:
         return self.regs["MCU_STATUS"]
 
-    def _set_status(self, status: int) -> None:
+    def _set_status(self, status: int, reason: str | None = None) -> None:
+        self.fatal_reason = reason if status == MCU_FATAL else None
         if status != self.status:
             log.info("MCU_STATUS %s -> %s", MCU_STATUS_NAMES[self.status], MCU_STATUS_NAMES[status])
             self.regs["MCU_STATUS"] = status
@@ -124,9 +126,9 @@ class Mcu:
         try:
             self._publish_interface()
         except (MmuFault, DmaError) as e:
-            log.error("MCU boot failed: the shared section at MCU VA 0x%x is not reachable through AS0: %s",
-                      I.SHARED_SECTION_VA, e)
-            self._set_status(MCU_FATAL)
+            why = f"boot: the shared section at MCU VA 0x{I.SHARED_SECTION_VA:x} is not reachable through AS0: {e}"
+            log.error("MCU %s", why)
+            self._set_status(MCU_FATAL, why)
             return
         self.boots += 1
         self._set_status(MCU_ENABLED)
@@ -182,7 +184,7 @@ class Mcu:
         log.error("MCU lost access to the shared section %s: %s; MCU_STATUS -> FATAL", context, e)
         if isinstance(e, DmaError):
             self.dev.bus_fault(e.iova, f"MCU {context}: {e}")
-        self._set_status(MCU_FATAL)
+        self._set_status(MCU_FATAL, f"lost the shared section {context}: {e}")
 
     def _global_doorbell(self) -> None:
         inp, out = self.glb(I.GLB_INPUT), self.glb(I.GLB_OUTPUT)
@@ -233,5 +235,6 @@ class Mcu:
     def reset(self) -> None:
         """GPU soft/hard reset: the MCU is off and remembers nothing."""
         self.regs["MCU_STATUS"] = MCU_DISABLED
+        self.fatal_reason = None
         self.regs["MCU_CONTROL"] = 0
         self.glb_timers.clear()

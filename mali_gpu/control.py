@@ -202,6 +202,7 @@ class ControlServer:
             "gpu": dev.profile.name, "gpu_id": r["GPU_ID"],
             "power": {"l2_ready": r["L2_READY"], "shader_ready": r["SHADER_READY"], "tiler_ready": r["TILER_READY"]},
             "mcu_status": MCU_STATUS_NAMES.get(r["MCU_STATUS"], r["MCU_STATUS"]), "boots": dev.mcu.boots,
+            "mcu_fatal": dev.mcu.fatal_reason,
             "pings": dev.mcu.pings, "glb": self._glb() if r["MCU_STATUS"] else None,
             "irq": {name: {"rawstat": r[f"{name}_IRQ_RAWSTAT"], "mask": r[f"{name}_IRQ_MASK"]}
                     for name in ("GPU", "JOB", "MMU")},
@@ -221,6 +222,7 @@ def format_status(st: dict) -> str:
     """The status as a developer reads it."""
     lines = [f"{st['gpu']} (GPU_ID 0x{st['gpu_id']:08x})  MCU {st['mcu_status']}  boots {st['boots']}  "
              f"pings {st['pings']}  GPU resets {st['resets']}",
+             *([f"MCU fatal: {st['mcu_fatal']}"] if st.get("mcu_fatal") else []),
              "power: " + "  ".join(f"{k.upper()} 0x{v:x}" for k, v in st["power"].items()),
              "irq:   " + "  ".join(f"{k} raw 0x{v['rawstat']:08x} mask 0x{v['mask']:08x}" for k, v in st["irq"].items())]
     if st["glb"]:

@@ -24,6 +24,20 @@ def test_status_reports_mcu_and_address_spaces(served):
     st = request(path, {"cmd": "status"})
     assert st["gpu_id"] == 0xA8670005 and st["mcu_status"] == "ENABLED" and st["boots"] == 1
     assert [a["as"] for a in st["address_spaces"]] == [0]
+    assert st["mcu_fatal"] is None
+
+
+def test_status_says_why_the_mcu_is_fatal(served):
+    from mali_gpu.control import format_status
+    gpu, path = served
+    gpu.write("MCU_CONTROL", 2)  # AS0 never programmed: the firmware cannot reach its section
+    st = request(path, {"cmd": "status"})
+    assert st["mcu_status"] == "FATAL" and "not reachable through AS0" in st["mcu_fatal"]
+    assert "MCU fatal: boot: the shared section at MCU VA 0x4000000" in format_status(st)
+    Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)  # a boot that works clears it
+    st = request(path, {"cmd": "status"})
+    assert st["mcu_status"] == "ENABLED" and st["mcu_fatal"] is None
 
 
 def test_gpu_read_through_any_user_as_without_faulting_the_guest(served):

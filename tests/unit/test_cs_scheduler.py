@@ -274,6 +274,7 @@ def test_mcu_that_loses_as0_under_a_running_stream_goes_fatal(booted):
     gpu.write("AS_COMMAND[0]", 1)    # UPDATE
     g.run(rounds=4)
     assert gpu.read("MCU_STATUS") == 3  # FATAL
+    assert "lost the shared section while reporting on CSG0 CS0" in gpu.dev.mcu.fatal_reason
     assert gpu.read("MMU_IRQ_RAWSTAT") & 1  # the fault is reported on AS0
     busy, waiting = gpu.dev.engine.run_once()
     assert (busy, waiting) == (False, False)  # nothing runs without the firmware
