@@ -4,7 +4,7 @@
 `@@MALI-VDEV-OUT@@ <line>` per line of the guest command's output, then
 `@@MALI-VDEV-CMD-EXIT <status>@@`; only prefixed lines count as command output.
 
-/init writes them to the second UART (ttyAMA1, `add_stream`) when the machine has one:
+/init writes them to the second UART (ttyAMA1, `add_listener`) when the machine has one:
 the kernel's console writes synchronously and can land in the middle of a line that a
 process is writing to the same UART.  Both streams go through the same parser and into
 the same log, so a guest without ttyAMA1 still works over the console alone.

@@ -181,7 +181,7 @@ def plan_glue(root: Node, slot: int = GPU_SLOT) -> GlueInfo:
     imap = pci.cells("interrupt-map")
     cic = pci.cell("#interrupt-cells")
     want = [(slot << 11) & mask[0], *[0 & m for m in mask[1:pac]], PCI_INTA & mask[pac]]
-    entries = []  # (parent phandle, index of the parent specifier, its length)
+    entries = []  # (child unit address + pin, parent phandle, index of the parent specifier, its length)
     i = 0
     while i < len(imap):
         ph = imap[i + pac + cic]
@@ -190,11 +190,11 @@ def plan_glue(root: Node, slot: int = GPU_SLOT) -> GlueInfo:
         gic = ctrl.cell("#interrupt-cells")
         entries.append((imap[i:i + pac + cic], ph, start, gic))
         i = start + gic
-    ours = [(ph, imap[s:s + n]) for child, ph, s, n in entries
-            if [c & m for c, m in zip(child, mask)] == want]
-    if not ours:
+    ours = next(((ph, imap[s:s + n]) for child, ph, s, n in entries
+                 if [c & m for c, m in zip(child, mask)] == want), None)
+    if ours is None:
         raise RuntimeError(f"interrupt-map of {pci.path} has no entry for slot {slot} INTA")
-    ph, spec = ours[0]
+    ph, spec = ours
     if len(spec) != 3:
         raise RuntimeError(f"slot {slot} INTA goes to {spec}: not a GIC SPI specifier")
     edge = [*spec[:2], IRQ_TYPE_EDGE_RISING]
