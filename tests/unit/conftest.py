@@ -1,4 +1,5 @@
-"""Fixtures for the vfio-user library tests: a tiny register-file device served in a thread."""
+"""Shared fixtures: for the vfio-user library tests a tiny register-file device served in a
+thread; for the GPU tests the driver model's `Gpu` (no QEMU), fresh or with the MCU booted."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from mali_gpu.driver_model import Driver, Gpu
 from vdev.client import Client
 from vdev.device import Device
 from vdev.dma import DmaError
@@ -107,3 +109,20 @@ def spawn_server(sock, *extra, cwd=None) -> subprocess.Popen:
             raise AssertionError(f"no socket {sock} after 20 s")
         time.sleep(0.02)
     return proc
+
+
+@pytest.fixture
+def gpu():
+    g = Gpu()
+    yield g
+    g.close()
+
+
+@pytest.fixture
+def booted(gpu):
+    """The firmware booted as panthor does it: shared section through AS0, MCU_CONTROL = AUTO,
+    the global JOB IRQ acknowledged."""
+    d = Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)
+    d.ack_job_irq()
+    return gpu, d

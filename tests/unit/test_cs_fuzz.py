@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from mali_gpu.driver_model import (BUF_VA, CODE_VA, SYNC_VA, Driver, Gpu, Group, mov48)
+from mali_gpu.driver_model import BUF_VA, CODE_VA, SYNC_VA, Group, mov48
 from scheduler.isa import FIELDS, Op, encode
 
 SEEDS = range(300)
@@ -57,19 +57,10 @@ def random_stream(rng: random.Random) -> list[int]:
     return words
 
 
-@pytest.fixture
-def gpu():
-    g = Gpu()
-    yield g
-    g.close()
-
-
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_stream_gets_a_hardware_answer_and_the_device_survives(gpu, seed, caplog):
+def test_random_stream_gets_a_hardware_answer_and_the_device_survives(booted, seed, caplog):
+    gpu, d = booted
     rng = random.Random(seed)
-    d = Driver(gpu)
-    gpu.write("MCU_CONTROL", 2)
-    d.ack_job_irq()
     g = Group(gpu, d, slot=0)
     # user code for CALL/JUMP to land in, too
     g.code(0, [random_instr(rng) for _ in range(16)])

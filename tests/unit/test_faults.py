@@ -3,17 +3,10 @@
 import pytest
 
 from mali_gpu.control import ControlServer, request
-from mali_gpu.driver_model import (BUF_VA, GLB_IN, GLB_OUT, Driver, Gpu, Group, glb_bits, mov32, mov48)
+from mali_gpu.driver_model import (BUF_VA, GLB_IN, GLB_OUT, Driver, Group, glb_bits, mov32, mov48)
 from mali_gpu.faults import load_file, parse_spec
 from mali_regs import csf_iface as I
 from scheduler.isa import Op, encode
-
-
-@pytest.fixture
-def gpu():
-    g = Gpu()
-    yield g
-    g.close()
 
 
 def test_spec_parsing():

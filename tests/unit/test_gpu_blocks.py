@@ -2,20 +2,10 @@
 
 import logging
 
-import pytest
-
 from mali_regs.mmio import gpu_cmd_flush_caches
 
-from mali_gpu.driver_model import Gpu
 
 RESET_COMPLETED, POWER_CHANGED_ALL, CLEAN_CACHES_COMPLETED = 1 << 8, 1 << 10, 1 << 17
-
-
-@pytest.fixture
-def gpu():
-    g = Gpu()
-    yield g
-    g.close()
 
 
 def test_id_registers_of_the_profile(gpu):

@@ -1,17 +1,7 @@
 """The emulated MCU: boot through AS0, the GLB req/ack toggle protocol, halt, stop, reset."""
 
-import pytest
-
+from mali_gpu.driver_model import GLB_IN, GLB_OUT, JOB_GLOBAL, SHARED, Driver, glb_bits as bits
 from mali_regs import csf_iface as I
-
-from mali_gpu.driver_model import GLB_IN, GLB_OUT, JOB_GLOBAL, SHARED, Driver, Gpu, glb_bits as bits
-
-
-@pytest.fixture
-def gpu():
-    g = Gpu()
-    yield g
-    g.close()
 
 
 def test_boot_publishes_the_interface(gpu):

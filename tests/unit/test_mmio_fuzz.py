@@ -33,13 +33,6 @@ def random_access(gpu: Gpu, rng: random.Random) -> None:
         gpu.dev.bar_write(0, offset, width, value & ((1 << (8 * width)) - 1))
 
 
-@pytest.fixture
-def gpu():
-    g = Gpu()
-    yield g
-    g.close()
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_register_traffic_then_reset_and_a_job(gpu, seed, caplog):
     rng = random.Random(seed)
