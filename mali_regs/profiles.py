@@ -37,7 +37,7 @@ from .mmio import MALI_MMIO, regmap_for_arch
 
 __all__ = [
     "GpuProfile", "PROFILES", "DEFAULT_PROFILE", "get_profile", "profile_names",
-    "make_gpu_id", "split_gpu_id", "firmware_path_for",
+    "make_gpu_id", "split_gpu_id", "gpu_id_arch", "firmware_path_for",
 ]
 
 
@@ -59,9 +59,15 @@ def split_gpu_id(gpu_id: int) -> dict[str, int]:
     return MALI_MMIO.GPU_CONTROL.GPU_ID.fields(gpu_id)
 
 
+def gpu_id_arch(gpu_id: int) -> tuple[int, int, int]:
+    """``(arch_major, arch_minor, arch_rev)`` of a GPU_ID value."""
+    return (gpu_id >> 28, (gpu_id >> 24) & 0xF, (gpu_id >> 20) & 0xF)
+
+
 def firmware_path_for(gpu_id: int) -> str:
     """The path panthor and Tyr pass to ``request_firmware``."""
-    return f"arm/mali/arch{gpu_id >> 28}.{(gpu_id >> 24) & 0xF}/mali_csffw.bin"
+    major, minor, _ = gpu_id_arch(gpu_id)
+    return f"arm/mali/arch{major}.{minor}/mali_csffw.bin"
 
 
 @dataclass(frozen=True)
@@ -107,12 +113,11 @@ class GpuProfile:
     @property
     def arch(self) -> tuple[int, int, int]:
         """``(arch_major, arch_minor, arch_rev)``."""
-        g = self.gpu_id
-        return (g >> 28, (g >> 24) & 0xF, (g >> 20) & 0xF)
+        return gpu_id_arch(self.gpu_id)
 
     @property
     def arch_major(self) -> int:
-        return self.gpu_id >> 28
+        return self.arch[0]
 
     @property
     def prod_major(self) -> int:

@@ -13,6 +13,7 @@ import weakref
 from dataclasses import asdict, dataclass, fields
 
 from mali_regs import get_profile, regmap_for_arch
+from mali_regs.profiles import gpu_id_arch
 from mali_regs.regmap import RegMap
 
 #: Version of the trace formats (binary layout, JSON keys, MARK header). Bumped on any change
@@ -37,12 +38,11 @@ class TraceHeader:
 
     @property
     def arch(self) -> tuple[int, int, int]:
-        g = self.gpu_id
-        return (g >> 28, (g >> 24) & 0xF, (g >> 20) & 0xF)
+        return gpu_id_arch(self.gpu_id)
 
     @property
     def arch_major(self) -> int:
-        return self.gpu_id >> 28
+        return self.arch[0]
 
     def regmap(self) -> RegMap:
         """The register map of the GPU the trace was recorded on."""
