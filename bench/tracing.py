@@ -13,13 +13,11 @@ import os
 import tempfile
 import time
 
-from mali_gpu.driver_model import Driver, Gpu, Group
+from mali_gpu.driver_model import Gpu, Group, probe_and_boot
 from mali_trace import RingBuffer, TraceWriter
 
 JOBS = 1000
 ROUNDS = 5
-PROBE = ("GPU_ID", "CSF_ID", "L2_FEATURES", "CORE_FEATURES", "TILER_FEATURES", "MEM_FEATURES", "MMU_FEATURES",
-         "AS_PRESENT", "SHADER_PRESENT", "TILER_PRESENT", "L2_PRESENT")
 
 
 def _noop(ev) -> None:
@@ -38,13 +36,7 @@ def _run(sink: str | None, path: str) -> tuple[float, int]:
     elif sink == "bus":  # the event bus alone: Event objects built and handed to a no-op sink
         gpu.dev.events.attach(_noop)
     t0 = time.perf_counter()
-    for name in PROBE:
-        gpu.read(name)
-    gpu.write("GPU_COMMAND", 0x101)
-    gpu.write("GPU_IRQ_CLEAR", 0xFFFFFFFF)
-    d = Driver(gpu)
-    gpu.write("MCU_CONTROL", 2)
-    d.ack_job_irq()
+    d = probe_and_boot(gpu)
     g = Group(gpu, d)
     d.ack_job_irq()
     wrapper = g.store_job()

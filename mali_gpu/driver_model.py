@@ -176,6 +176,29 @@ class Driver:
         self.gpu.write(f"DOORBELL[{n}]", 1)
 
 
+PROBE_READS = ("GPU_ID", "CSF_ID", "L2_FEATURES", "CORE_FEATURES", "TILER_FEATURES", "MEM_FEATURES",
+               "MMU_FEATURES", "THREAD_MAX_THREADS", "AS_PRESENT", "SHADER_PRESENT", "TILER_PRESENT",
+               "L2_PRESENT", "TEXTURE_FEATURES[0]")
+
+
+def probe_and_boot(gpu: Gpu) -> Driver:
+    """What panthor's probe does before the firmware (identity reads, soft reset, IRQ masks),
+    then the firmware boot with the global JOB IRQ acknowledged."""
+    for name in PROBE_READS:
+        gpu.read(name)
+    gpu.write("GPU_IRQ_MASK", 0)
+    gpu.write("GPU_COMMAND", 0x101)                    # soft reset
+    if not gpu.read("GPU_IRQ_RAWSTAT") & 0x100:         # RESET_COMPLETED
+        raise RuntimeError("GPU soft reset did not raise RESET_COMPLETED")
+    gpu.write("GPU_IRQ_CLEAR", 0xFFFFFFFF)
+    gpu.write("GPU_IRQ_MASK", 0xFFFFFFFF)
+    gpu.write("MMU_IRQ_MASK", 0xFFFF)
+    d = Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)
+    d.ack_job_irq()
+    return d
+
+
 # -- groups and queues ---------------------------------------------------------------------
 
 RING_VA, RING_SIZE = 0x10_0000, 0x1000

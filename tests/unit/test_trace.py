@@ -15,7 +15,8 @@ import tracemalloc
 
 import pytest
 
-from mali_gpu.driver_model import BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48
+from mali_gpu.driver_model import (BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48,
+                                   probe_and_boot)
 from mali_gpu.events import Event, Kind
 from mali_trace import RingBuffer, TraceHeader, TraceWriter, load, open_trace
 from mali_trace import binary as B
@@ -23,26 +24,7 @@ from mali_trace import formats, perfetto
 from mali_trace.decode import Decoder
 from scheduler.isa import Op, encode
 
-PROBE_READS = ("GPU_ID", "CSF_ID", "L2_FEATURES", "CORE_FEATURES", "TILER_FEATURES", "MEM_FEATURES",
-               "MMU_FEATURES", "THREAD_MAX_THREADS", "AS_PRESENT", "SHADER_PRESENT", "TILER_PRESENT",
-               "L2_PRESENT", "TEXTURE_FEATURES[0]")
 EXTS = {"binary": "mtrace", "jsonl": "jsonl", "mmiotrace": "mmiotrace", "perfetto": "json"}
-
-
-def boot(gpu: Gpu) -> Driver:
-    """What panthor's probe does before the firmware, then the MCU boot."""
-    for name in PROBE_READS:
-        gpu.read(name)
-    gpu.write("GPU_IRQ_MASK", 0)
-    gpu.write("GPU_COMMAND", 0x101)                    # soft reset
-    assert gpu.read("GPU_IRQ_RAWSTAT") & 0x100          # RESET_COMPLETED
-    gpu.write("GPU_IRQ_CLEAR", 0xFFFFFFFF)
-    gpu.write("GPU_IRQ_MASK", 0xFFFFFFFF)
-    gpu.write("MMU_IRQ_MASK", 0xFFFF)
-    d = Driver(gpu)
-    gpu.write("MCU_CONTROL", 2)
-    d.ack_job_irq()
-    return d
 
 
 def run_jobs(gpu: Gpu, d: Driver, jobs: int, fault: bool = True) -> Group:
@@ -75,7 +57,7 @@ def traced_run(tmp_path, profile: str = "g610", jobs: int = 6, fault: bool = Tru
     paths = {fmt: str(tmp_path / f"{name}_{profile}.{ext}") for fmt, ext in EXTS.items()}
     writers = [TraceWriter.for_device(gpu.dev, p, fmt, source="test") for fmt, p in paths.items()]
     try:
-        d = boot(gpu)
+        d = probe_and_boot(gpu)
         run_jobs(gpu, d, jobs, fault)
     finally:
         for w in writers:
@@ -258,7 +240,7 @@ def test_writer_flushes_while_running_and_is_complete_after_close(tmp_path):
     gpu = Gpu()
     p = str(tmp_path / "live.mtrace")
     w = TraceWriter.for_device(gpu.dev, p, flush_bytes=44 * 10, flush_interval=None)
-    d = boot(gpu)
+    d = probe_and_boot(gpu)
     on_disk = os.path.getsize(p)
     assert on_disk > 0 and (on_disk - len(B.header_bytes(w.header))) % 44 == 0   # whole records only
     run_jobs(gpu, d, 3, fault=False)
@@ -345,7 +327,7 @@ def test_ring_buffer_keeps_the_last_events_in_fixed_memory(tmp_path):
     ring.attach(gpu.dev.events)
     gpu.dev.events.attach(seen.append)
     buf = ring._buf
-    d = boot(gpu)
+    d = probe_and_boot(gpu)
     run_jobs(gpu, d, 5, fault=False)
     assert len(seen) > 128
     assert len(ring) == 128 and ring.total == len(seen) and ring.dropped == len(seen) - 128
