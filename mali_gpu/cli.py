@@ -115,6 +115,11 @@ def _setup(args) -> int:
     return run_setup(args)
 
 
+def _kernel(args) -> int:
+    from qemu.kernel_build import run
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mali-vdev", description=__doc__)
     p.add_argument("--log-level", default="INFO", help="DEBUG shows every register access (default INFO)")
@@ -168,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError as e:
         t.add_argument("rest", nargs=argparse.REMAINDER)
         t.set_defaults(import_error=str(e), func=None)
+
+    k = sub.add_parser("kernel", help="build guest kernels with panthor and Tyr (kernel build), "
+                                      "list them (kernel list)")
+    try:
+        from qemu.kernel_build import add_arguments as add_kernel_arguments
+        add_kernel_arguments(k)
+    except ImportError as e:
+        k.set_defaults(import_error=str(e))
+    k.set_defaults(func=_kernel)
 
     u = sub.add_parser("setup", help="fetch and build QEMU and the guest assets (cached)")
     try:

@@ -305,6 +305,7 @@ class Access:
     value: int
     reg: str
     key: tuple
+    text: str = ""      # the decoded write ("GPU_COMMAND = SOFT_RESET ..."); "" for reads
 
     def line(self) -> str:
         return f"{'W' if self.write else 'R'} {self.reg} = 0x{self.value:0{self.width * 2}x}"
@@ -328,9 +329,52 @@ def accesses(events: Iterable[Event], header: TraceHeader, ignore_values: Iterab
         if m is None:
             m = masked[name] = bool(matcher and matcher.match(name))
         w = ev.kind == Kind.REG_WRITE
+        text = ""
+        if w and not m:
+            text = dec.regmap.decode(ev.addr, ev.value, ev.width * 8 if ev.width in (4, 8) else 32)
         out.append(Access(ev.seq, ev.t_ns, w, ev.addr, ev.width, ev.value, name,
-                          (w, ev.addr, ev.width, None if m else ev.value)))
+                          (w, ev.addr, ev.width, None if m else ev.value), text))
     return out
+
+
+def _action(x: Access) -> str:
+    """What an access does, for the summary: reads by register, writes by decoded value
+    (a command or a mask is what a driver does), volatile values left out."""
+    if not x.write:
+        return f"R {x.reg}"
+    return f"W {x.text}" if x.text else f"W {x.reg}"
+
+
+@dataclass
+class Summary:
+    only_a: Counter                      # actions of A that B never does (with counts)
+    only_b: Counter
+    both: list                           # (action, count in A, count in B) done differently often
+
+
+def summarize(a: list[Access], b: list[Access]) -> Summary:
+    """What each trace does that the other does not (the question of a driver port: what
+    does the C driver do that the new one doesn't yet), whatever the order."""
+    ca, cb = Counter(map(_action, a)), Counter(map(_action, b))
+    both = sorted(((k, ca[k], cb[k]) for k in ca.keys() & cb.keys() if ca[k] != cb[k]),
+                  key=lambda t: -abs(t[1] - t[2]))
+    return Summary(Counter({k: n for k, n in ca.items() if k not in cb}),
+                   Counter({k: n for k, n in cb.items() if k not in ca}), both)
+
+
+def format_summary(s: Summary, name_a: str = "A", name_b: str = "B", top: int = 25) -> str:
+    out = []
+    for name, only, other in ((name_a, s.only_a, name_b), (name_b, s.only_b, name_a)):
+        out.append(f"only in {name} ({len(only)} kinds of access {other} never makes):")
+        for k, n in sorted(only.items(), key=lambda t: (-t[1], t[0]))[:top]:
+            out.append(f"  {n:6d}x {k}")
+        if len(only) > top:
+            out.append(f"  ... {len(only) - top} more")
+    if s.both:
+        out.append(f"in both, differently often ({name_a} / {name_b}):")
+        for k, na, nb in s.both[:top]:
+            out.append(f"  {na:6d} / {nb:<6d} {k}")
+    return "\n".join(out)
 
 
 @dataclass
@@ -411,4 +455,5 @@ def format_diff(res: DiffResult, a: list[Access], b: list[Access], name_a: str =
 
 
 __all__ = ["Filter", "make_filter", "show", "stats", "format_stats", "accesses", "diff", "format_diff",
+           "summarize", "format_summary", "Summary",
            "parse_time", "parse_blocks", "RegMatcher"]

@@ -10,7 +10,8 @@ import json
 import os
 import sys
 
-from .analysis import accesses, diff, format_diff, format_stats, make_filter, show, stats
+from .analysis import (accesses, diff, format_diff, format_stats, format_summary, make_filter, show,
+                       stats, summarize)
 from .formats import FORMATS, READABLE, TraceFormatError, load, open_trace, write
 
 
@@ -84,6 +85,7 @@ def cmd_diff(args) -> int:
     if a.header.gpu_id != b.header.gpu_id:
         print(f"# {args.a}: {a.header.describe()}\n# {args.b}: {b.header.describe()}")
     print(format_diff(res, ax, bx, args.a, args.b, context=args.context, max_hunks=args.max_hunks))
+    print(format_summary(summarize(ax, bx), args.a, args.b))
     return 1
 
 

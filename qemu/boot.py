@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 from mali_regs.profiles import get_profile, profile_names
 
 from qemu import assets as guest_assets
-from qemu import cache, devicetree, initramfs, qemu_binary, tools
+from qemu import cache, devicetree, initramfs, kmodules, qemu_binary, tools
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
@@ -44,6 +44,8 @@ DEFAULT_GUEST_CMD = "devmem 0x10000000 32"
 DEFAULT_TIMEOUT_S = 180.0
 # cortex-a72 boots faster under TCG than "max" (no pointer-authentication emulation).
 CPU, SMP, MEM_MB = "cortex-a72", 1, 1024
+# What /init may load on the GPU node (`--driver`); `none` leaves it unbound.
+DRIVERS = ("panthor", "tyr", "none")
 POWEROFF_GRACE_S = 10.0
 WATCH_JOIN_S = 30.0
 TRACE_FORMATS = ("binary", "jsonl", "mmiotrace", "perfetto")
@@ -206,10 +208,47 @@ def setup(build: bool = True, kernel: Path | None = None, modules: Path | None =
     return Prepared(qemu, assets, base, dtb, machine, layers, CPU, names)
 
 
-def kernel_cmdline(load_panthor: bool, extra: str = "") -> str:
-    parts = ["console=ttyAMA0", "rdinit=/init", "panic=-1",
-             f"mali.load_panthor={int(load_panthor)}"]
+def kernel_cmdline(driver: str, extra: str = "") -> str:
+    """The guest's command line; /init loads `driver` (panthor, tyr or none)."""
+    parts = ["console=ttyAMA0", "rdinit=/init", "panic=-1", f"mali.driver={driver}"]
     return " ".join(parts + ([extra] if extra else []))
+
+
+def check_driver(driver: str, assets: guest_assets.GuestAssets) -> None:
+    """Refuse a driver the guest's kernel has no module for, saying how to get one."""
+    if driver not in DRIVERS:
+        raise ValueError(f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}")
+    if driver in ("none", kmodules.DEFAULT_DRIVER):
+        return
+    if kmodules.canonical(driver) not in kmodules.index(assets.modules_dir):
+        raise RuntimeError(
+            f"the kernel {assets.kernel_version} has no {driver}.ko (Debian builds DRM as a "
+            f"module, which Tyr cannot use); build a kernel with it: `mali-vdev kernel build "
+            f"--version 7.2` (or 7.3), then boot with `--kernel built` (or built:7.3)")
+
+
+def resolve_kernel(kernel: Path | str | None, modules: Path | None,
+                   build: bool = True) -> tuple[Path | None, Path | None]:
+    """`--kernel built[:VERSION|:NAME]` -> a kernel of `mali-vdev kernel build` (built now
+    if none is cached and `build`); other values pass through."""
+    if kernel is None or not str(kernel).startswith("built"):
+        return kernel, modules
+    spec = str(kernel)
+    if spec != "built" and not spec.startswith("built:"):
+        return kernel, modules
+    if modules is not None:
+        raise RuntimeError("--kernel built brings its own modules; leave out --modules")
+    from qemu import kernel_build
+    try:
+        k = kernel_build.find_built(spec)
+    except RuntimeError:
+        if not build:
+            raise
+        version = spec.partition(":")[2] or kernel_build.DEFAULT_VERSION
+        cache.step(f"no built kernel for {spec!r} yet: building Linux {version} now")
+        k = kernel_build.build(version)
+    cache.step(f"using the built kernel {k.name} ({k.release}, {k.source})")
+    return k.image, k.modules
 
 
 @contextmanager
@@ -230,7 +269,8 @@ def _sigterm_as_interrupt():
 
 
 def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
-         gpu: str | None = None, load_panthor: bool = False, log_dir: Path | None = None,
+         gpu: str | None = None, load_panthor: bool | None = None,
+         log_dir: Path | None = None, driver: str | None = None,
          keep_logs: bool = False, server_args: list[str] = (), extra_append: str = "",
          echo=None, prepared: Prepared | None = None,
          server_program: list[str] | None = None, show_console=None,
@@ -251,6 +291,8 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     `show_console(line)` is called live for every console line (kernel messages too).
     `server_program` replaces `python -m mali_gpu` (e.g. a stand-in server in tests).
     `firmware`: `generated` (ours), `arm` (Debian's) or `none`, for the GPU's path.
+    `driver`: the GPU driver /init loads (panthor, the default; tyr, on a kernel built
+    with it; none); `load_panthor=True` is the older spelling of driver="panthor".
     `kernel`/`modules`/`guest_packages` go to `setup()` when `prepared` is not given.
     `timestamp_hz` overrides the server's GPU timestamp frequency (default: the guest
     CPU's counter frequency, which is what it must be).
@@ -276,7 +318,12 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     if trace_format not in TRACE_FORMATS:
         raise ValueError(f"unknown trace format {trace_format!r}; "
                          f"choose one of {', '.join(TRACE_FORMATS)}")
+    driver = driver or ("panthor" if load_panthor or load_panthor is None else "none")
+    if driver not in DRIVERS:
+        raise ValueError(f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}")
+    kernel, modules = resolve_kernel(kernel, modules)
     p = prepared or setup(kernel=kernel, modules=modules, guest_packages=guest_packages)
+    check_driver(driver, p.assets)
     profile = get_profile(gpu)
     ts_hz = timestamp_hz or guest_counter_hz(p.cpu)
     fw = fw_layer.firmware_archive(firmware, profile, p.assets)
@@ -311,10 +358,10 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
                 *(s.qmp_args() if use_qmp else []),
                 "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
                 "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
-                "-append", kernel_cmdline(load_panthor, extra_append),
+                "-append", kernel_cmdline(driver, extra_append),
                 "-device", vfio_user_device(p.qemu, s.socket)]
         cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}: "
-                   f"{profile.name}, {firmware} firmware"
+                   f"{profile.name}, driver {driver}, {firmware} firmware"
                    f"{f' ({corrupt_firmware} corrupted)' if corrupt_firmware else ''}, "
                    f"timestamp {ts_hz} Hz")
         t0 = time.monotonic()
@@ -498,8 +545,13 @@ def add_boot_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give up after S seconds (default: %(default)s)")
     parser.add_argument("--gpu", metavar="NAME",
                         help=f"GPU profile ({', '.join(profile_names())}; default g610)")
+    parser.add_argument("--driver", choices=DRIVERS, default=None,
+                        help="the GPU driver /init loads before the command: panthor "
+                             "(default), tyr (needs a kernel of `mali-vdev kernel build`: "
+                             "--kernel built) or none; switch at run time in the guest with "
+                             "`mali-driver switch tyr|panthor`")
     parser.add_argument("--load-panthor", action="store_true",
-                        help="insmod drm, gpu-sched, drm_exec, drm_gpuvm and panthor first")
+                        help="load panthor (the default; kept for older command lines)")
     parser.add_argument("--firmware", choices=fw_layer.CHOICES, default=fw_layer.DEFAULT,
                         help="CSF firmware at the GPU's arm/mali/arch*/mali_csffw.bin: our "
                              "generated free image (default), Arm's from Debian's "
@@ -560,8 +612,10 @@ def _check_debug_arguments(args: argparse.Namespace) -> None:
 
 
 def _add_guest_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kernel", type=Path, metavar="IMAGE",
-                        help="boot this arm64 kernel Image instead of Debian's (needs --modules)")
+    parser.add_argument("--kernel", metavar="IMAGE|built[:VERSION]",
+                        help="boot this arm64 kernel Image instead of Debian's (needs "
+                             "--modules), or `built` / `built:7.3` for a kernel of `mali-vdev "
+                             "kernel build` (built first if there is none)")
     parser.add_argument("--modules", type=Path, metavar="DIR",
                         help="its modules: a lib/modules/<release> tree or a directory of "
                              ".ko/.ko.xz/.ko.gz files (panthor and what it depends on)")
@@ -579,14 +633,18 @@ def run_boot(args: argparse.Namespace) -> int:
     try:
         if args.gpu:
             get_profile(args.gpu)  # unknown names fail before anything is fetched
-        if (args.kernel is None) != (args.modules is None):
+        if args.driver and args.load_panthor and args.driver != "panthor":
+            raise ValueError(f"--load-panthor contradicts --driver {args.driver}")
+        kernel, modules = resolve_kernel(args.kernel, args.modules)
+        if (kernel is None) != (modules is None):
             raise RuntimeError("--kernel and --modules go together")
         _check_debug_arguments(args)
-        r = boot(args.guest_cmd, args.timeout, gpu=args.gpu, load_panthor=args.load_panthor,
+        r = boot(args.guest_cmd, args.timeout, gpu=args.gpu,
+                 driver=args.driver or "panthor",
                  log_dir=args.log_dir, keep_logs=args.keep_logs,
                  echo=lambda line: print(line, flush=True),
                  show_console=_print_console if getattr(args, "show_console", False) else None,
-                 firmware=args.firmware, kernel=args.kernel, modules=args.modules,
+                 firmware=args.firmware, kernel=kernel, modules=modules,
                  guest_packages=args.guest_packages,
                  trace=getattr(args, "trace", None),
                  trace_format=getattr(args, "trace_format", "binary"),
@@ -629,11 +687,13 @@ def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_setup(args: argparse.Namespace) -> int:
     try:
-        p = setup(kernel=getattr(args, "kernel", None), modules=getattr(args, "modules", None),
+        kernel, modules = resolve_kernel(getattr(args, "kernel", None),
+                                         getattr(args, "modules", None))
+        p = setup(kernel=kernel, modules=modules,
                   guest_packages=getattr(args, "guest_packages", None))
         # Our firmware for the default GPU, so a first boot needs nothing else.
         fw_layer.firmware_archive(fw_layer.DEFAULT, get_profile(None), p.assets)
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         print(f"mali-vdev setup failed: {e}", file=sys.stderr)
         return 1
     a = p.assets

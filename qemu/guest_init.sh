@@ -1,6 +1,6 @@
 #!/bin/sh
 # /init of the mali-vdev test guest (busybox).  Glues the vfio-user PCI function to the
-# "gpu@10000000" device-tree node (the DT hole), optionally loads panthor, runs the
+# "gpu@10000000" device-tree node (the DT hole), loads the chosen GPU driver, runs the
 # command from /mali-vdev/cmd.sh and powers off.  The host reads the markers below from
 # the serial console; guest command output lines carry the OUT prefix so they can be told
 # apart from kernel messages on the same console.
@@ -67,12 +67,14 @@ cfg_write 16 4 $GPU_BASE || fail "cannot write BAR0 of ${dev##*/}"
 if [ $((${bar_lo:-0} & 6)) -eq 4 ]; then cfg_write 20 4 0; fi
 cfg_write 4 2 6 || fail "cannot write COMMAND of ${dev##*/}"
 
-if has_opt mali.load_panthor=1; then
-    moddir=/lib/modules/$(uname -r)
-    for m in $(cat "$moddir/load-order"); do
-        insmod "$moddir/$m.ko" || echo "mali-vdev: insmod $m failed"
-    done
-fi
+# The GPU driver the boot asked for (mali.driver=panthor|tyr|none); loading it probes the
+# GPU node.  mali.load_panthor=1 is what boots said before there was a choice.
+driver=$(sed -n 's/.*mali\.driver=\([a-z]*\).*/\1/p' /proc/cmdline)
+if [ -z "$driver" ] && has_opt mali.load_panthor=1; then driver=panthor; fi
+case "${driver:-none}" in
+    none) ;;
+    *) mali-driver load "$driver" || echo "mali-vdev: loading $driver failed" ;;
+esac
 
 echo "@@MALI-VDEV-CMD-START@@"
 { sh /mali-vdev/cmd.sh; echo $? > /tmp/status; } 2>&1 | while IFS= read -r line || [ -n "$line" ]; do

@@ -1,4 +1,4 @@
-"""The guest initramfs: busybox, our /init and panthor's modules, plus appended layers.
+"""The guest initramfs: busybox, our /init and the GPU drivers' modules, plus appended layers.
 
 The base archive depends only on the kernel's modules, busybox and /init, so it is built
 once per set of inputs and cached.  Everything else is a separate archive appended per
@@ -23,6 +23,7 @@ from qemu.assets import GuestAssets
 from qemu.cpio import CpioWriter
 
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
+DRIVER_SCRIPT = Path(__file__).with_name("guest_driver.sh")
 CMD_PATH = "mali-vdev/cmd.sh"
 # Top-level directories that are symlinks into usr/ (merged /usr).
 MERGED_DIRS = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib"}
@@ -30,11 +31,16 @@ MERGED_DIRS = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib"}
 CORE_APPLETS = ("sh", "mount", "mkdir", "cat", "echo", "poweroff", "insmod")
 
 
-def build_base(assets: GuestAssets, modules=kmodules.PANTHOR_MODULES) -> Path:
-    """The cached base initramfs (uncompressed newc) for these assets (no firmware)."""
+def build_base(assets: GuestAssets, drivers=kmodules.DRIVERS) -> Path:
+    """The cached base initramfs (uncompressed newc) for these assets (no firmware).
+
+    Every GPU driver of `drivers` the module tree has (panthor always; tyr on a kernel
+    built with it) goes in with its dependencies, each with a `load-order.<driver>` list
+    that /init and `mali-driver` (the guest's driver switch) insmod in order."""
     init = INIT_SCRIPT.read_bytes()
-    key = cache.key_of(assets.inputs(), tuple(modules), init, CORE_APPLETS,
-                       cache.file_digest(Path(__file__)), "v2")
+    helper = DRIVER_SCRIPT.read_bytes()
+    key = cache.key_of(assets.inputs(), sorted(drivers.items()), init, helper, CORE_APPLETS,
+                       cache.file_digest(Path(__file__)), "v3")
     out = cache.cache_root() / "initramfs" / f"base-{key}.cpio"
     if out.exists():
         return out
@@ -50,21 +56,35 @@ def build_base(assets: GuestAssets, modules=kmodules.PANTHOR_MODULES) -> Path:
     for a in CORE_APPLETS:
         w.add_symlink(f"usr/bin/{a}", "busybox")
     w.add_file("init", init, 0o755)
+    w.add_file("usr/bin/mali-driver", helper, 0o755)
 
     moddir = f"usr/lib/modules/{assets.kernel_version}"
-    order = kmodules.closure(assets.modules_dir, modules)
-    if not order or order[-1][0] != kmodules.canonical(modules[-1]):
-        raise RuntimeError(f"{modules[-1]} not found below {assets.modules_dir}")
-    for name, _src, data in order:
-        w.add_file(f"{moddir}/{name}.ko", data)
-    w.add_file(f"{moddir}/load-order", "".join(f"{n}\n" for n, _, _ in order).encode())
+    present = kmodules.index(assets.modules_dir)
+    written: set[str] = set()
+    loaded: dict[str, list[str]] = {}
+    for driver, modules in drivers.items():
+        if driver != kmodules.DEFAULT_DRIVER and kmodules.canonical(driver) not in present:
+            continue  # e.g. Debian's kernel has no tyr.ko
+        order = kmodules.closure(assets.modules_dir, modules)
+        if not order or order[-1][0] != kmodules.canonical(modules[-1]):
+            raise RuntimeError(f"{modules[-1]} not found below {assets.modules_dir}")
+        for name, _src, data in order:
+            if name not in written:
+                w.add_file(f"{moddir}/{name}.ko", data)
+                written.add(name)
+        loaded[driver] = [n for n, _, _ in order]
+        w.add_file(f"{moddir}/load-order.{driver}",
+                   "".join(f"{n}\n" for n in loaded[driver]).encode())
+    # the name /init used before there was a choice of drivers
+    w.add_file(f"{moddir}/load-order",
+               "".join(f"{n}\n" for n in loaded[kmodules.DEFAULT_DRIVER]).encode())
 
     with cache.atomic_file(out) as tmp:
         with open(tmp, "wb") as f:
             w.write(f)
     cache.prune(out.parent, "base-*.cpio", keep=out, max_kept=3)
-    cache.step(f"initramfs ready: {out} ({out.stat().st_size >> 10} KiB, "
-               f"modules: {' '.join(n for n, _, _ in order)})")
+    cache.step(f"initramfs ready: {out} ({out.stat().st_size >> 10} KiB, drivers: "
+               + "; ".join(f"{d} ({' '.join(m)})" for d, m in loaded.items()) + ")")
     return out
 
 

@@ -22,6 +22,11 @@ from construct import Bytes, Int16ul, Int32ul, Int64ul, Struct
 
 # Panthor and what it needs, in the order they must be loaded (deps first are computed).
 PANTHOR_MODULES = ("drm", "gpu-sched", "drm_exec", "drm_gpuvm", "panthor")
+# Tyr needs DRM built in; what else it uses comes from its .modinfo.
+TYR_MODULES = ("tyr",)
+# The guest's GPU drivers (`mali-vdev boot --driver`), by platform-driver name.
+DRIVERS = {"panthor": PANTHOR_MODULES, "tyr": TYR_MODULES}
+DEFAULT_DRIVER = "panthor"
 # Of those, the ones a kernel may have built in (=y): missing files are then not an error.
 BUILTIN_OK = ("drm", "gpu-sched", "drm_exec", "drm_gpuvm")
 MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.gz", ".ko.zst")

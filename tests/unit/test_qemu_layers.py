@@ -71,6 +71,23 @@ def test_base_is_merged_usr_with_modules_and_no_firmware(assets):
     assert all(f"{moddir}/{m}.ko" in e for m in order)
     assert not any("firmware" in n for n in e)
     assert initramfs.build_base(assets) == base  # cached
+    # Debian's kernel has no tyr.ko: only panthor's list, and the driver switch script
+    assert e[f"{moddir}/load-order.panthor"].data == e[f"{moddir}/load-order"].data
+    assert f"{moddir}/load-order.tyr" not in e
+    assert e["usr/bin/mali-driver"].mode & 0o111
+
+
+def test_base_with_tyr_has_both_drivers_sharing_modules(assets):
+    moddir_host = assets.modules_dir / "kernel/drivers/gpu"
+    (moddir_host / "tyr.ko").write_bytes(
+        fake_module("tyr", "drm_gpuvm,drm_exec", f"{VERSION} SMP mod_unload aarch64"))
+    e = entries(initramfs.build_base(assets))
+    moddir = f"usr/lib/modules/{VERSION}"
+    tyr = e[f"{moddir}/load-order.tyr"].data.decode().split()
+    assert tyr[-1] == "tyr" and tyr.index("drm") < tyr.index("drm_exec") < tyr.index("drm_gpuvm")
+    assert e[f"{moddir}/load-order.panthor"].data.decode().split()[-1] == "panthor"
+    names = [n for n in e if n.startswith(moddir) and n.endswith(".ko")]
+    assert len(names) == len(set(names)) == 6   # shared modules written once
 
 
 def test_boot_initrd_is_base_then_layers_then_command(tmp_path):
