@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export MALI_VDEV_CACHE ?= $(HOME)/.cache/mali-vdev
 
-.PHONY: all demo test unit guest-test bench setup deps venv clean
+.PHONY: all demo test unit guest-test bench setup kernels deps venv clean
 
 all: test
 
@@ -31,13 +31,18 @@ DEMO_CMD := echo "== dmesg (panthor)"; dmesg | grep -E "panthor|drm"; \
 	echo "== panthor-client job-store (a command stream writes 0xdeadbeef, its sync object signals)"; \
 	panthor-client job-store
 
+# Guest kernels with Tyr (Debian's linux-source-7.2 and 7.3; cached after the first build).
+kernels: setup
+	$(BIN)/mali-vdev kernel build --version 7.2
+	$(BIN)/mali-vdev kernel build --version 7.3
+
 demo: setup
 	$(BIN)/mali-vdev boot --load-panthor --guest-cmd '$(DEMO_CMD)'
 
 unit: venv
 	$(BIN)/python -m pytest -q -m 'not guest' tests
 
-test: setup
+test: kernels
 	$(BIN)/python -m pytest -v -rs tests
 
 bench: venv

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project, printing numbers and ratios."""
 
-from . import guest, interpreter, mmio, tracing
+from . import guest, interpreter, kernel, mmio, tracing
 
 
 def main() -> None:
@@ -8,6 +8,7 @@ def main() -> None:
     interpreter.main()
     tracing.main()
     guest.main()
+    kernel.main()
 
 
 main()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from debian.deb822 import Deb822
+
 from qemu import cache
 
 MIRROR_ENV = "MALI_VDEV_DEBIAN_MIRROR"
@@ -28,21 +30,11 @@ LISTS_MAX_AGE_S = 12 * 3600
 # --- mirror discovery -----------------------------------------------------------------
 
 def _uris_from_deb822(text: str) -> list[str]:
+    """The URIs of the enabled `deb` stanzas of a deb822 `.sources` file (python-debian)."""
     uris: list[str] = []
-    for stanza in re.split(r"\n\s*\n", text):
-        fields: dict[str, str] = {}
-        key = None
-        for line in stanza.splitlines():
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            if line[0] in " \t" and key:  # continuation line
-                fields[key] += " " + line.strip()
-                continue
-            k, sep, v = line.partition(":")
-            if sep:
-                key = k.strip().lower()
-                fields[key] = v.strip()
-        if fields.get("enabled", "yes").lower() == "no":
+    for stanza in Deb822.iter_paragraphs(text.splitlines()):
+        fields = {k.lower(): v for k, v in stanza.items()}
+        if fields.get("enabled", "yes").strip().lower() == "no":
             continue
         if "deb" not in fields.get("types", "").split():
             continue
@@ -207,15 +199,10 @@ class AptRoot:
         r = self._run(["apt-cache", "show", "--no-all-versions", name])
         if r.returncode != 0 or not r.stdout.strip():
             raise KeyError(f"package {name!r} not found in {self.suite}/{self.arch}")
-        fields: dict[str, str] = {}
-        key = None
-        for line in r.stdout.split("\n\n", 1)[0].splitlines():
-            if line[:1] in (" ", "\t") and key:
-                fields[key] += "\n" + line.strip()
-            elif ":" in line:
-                key, _, v = line.partition(":")
-                fields[key] = v.strip()
-        return fields
+        stanza = next(Deb822.iter_paragraphs(r.stdout.splitlines()), None)
+        if stanza is None:
+            raise KeyError(f"package {name!r} not found in {self.suite}/{self.arch}")
+        return dict(stanza)
 
     def package(self, name: str) -> Package:
         f = self.show(name)

@@ -32,6 +32,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from debian.deb822 import Deb822
+
 from qemu import cache, debian, kmodules
 
 TOOLCHAIN_PACKAGES = (
@@ -167,13 +169,11 @@ def ensure_toolchain(root: Path | None = None) -> Path:
 
 def toolchain_versions(root: Path) -> dict[str, str]:
     """Versions of the packages that decide what the build produces (from dpkg's status)."""
-    status = (root / "var/lib/dpkg/status").read_text(errors="replace")
     out = {}
-    for stanza in status.split("\n\n"):
-        m = re.search(r"^Package: (\S+)$", stanza, re.M)
-        v = re.search(r"^Version: (\S+)$", stanza, re.M)
-        if m and v and m.group(1) in ("rustc", "rust-src", "bindgen", "clang", "lld", "llvm"):
-            out[m.group(1)] = v.group(1)
+    with open(root / "var/lib/dpkg/status", errors="replace") as f:
+        for stanza in Deb822.iter_paragraphs(f):
+            if stanza.get("Package") in ("rustc", "rust-src", "bindgen", "clang", "lld", "llvm"):
+                out[stanza["Package"]] = stanza["Version"]
     return out
 
 

@@ -1,8 +1,8 @@
 """Kernel module dependency closure for the initramfs.
 
 Debian's linux-modules package ships no modules.dep (depmod runs at install time), so the
-dependencies are read from each module's own `.modinfo` ELF section (`depends=a,b`),
-which is what depmod itself uses.  Modules are `.ko.xz`; busybox insmod needs them
+dependencies are read from each module's own `.modinfo` ELF section (`depends=a,b`, read
+with pyelftools), which is what depmod itself uses.  Modules are `.ko.xz`; busybox insmod needs them
 decompressed, so `closure()` returns them in load order ready to be written out raw.
 
 A user's own kernel (`mali-vdev boot --kernel IMAGE --modules DIR`) brings its modules as
@@ -14,11 +14,13 @@ for from panthor's `vermagic`, which is what `uname -r` prints in the guest.
 from __future__ import annotations
 
 import gzip
+import io
 import lzma
 import os
 from pathlib import Path
 
-from construct import Bytes, Int16ul, Int32ul, Int64ul, Struct
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
 
 # Panthor and what it needs, in the order they must be loaded (deps first are computed).
 PANTHOR_MODULES = ("drm", "gpu-sched", "drm_exec", "drm_gpuvm", "panthor")
@@ -30,17 +32,6 @@ DEFAULT_DRIVER = "panthor"
 # Of those, the ones a kernel may have built in (=y): missing files are then not an error.
 BUILTIN_OK = ("drm", "gpu-sched", "drm_exec", "drm_gpuvm")
 MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.gz", ".ko.zst")
-
-Elf64Header = Struct(
-    "ident" / Bytes(16), "type" / Int16ul, "machine" / Int16ul, "version" / Int32ul,
-    "entry" / Int64ul, "phoff" / Int64ul, "shoff" / Int64ul, "flags" / Int32ul,
-    "ehsize" / Int16ul, "phentsize" / Int16ul, "phnum" / Int16ul, "shentsize" / Int16ul,
-    "shnum" / Int16ul, "shstrndx" / Int16ul)
-Elf64Section = Struct(
-    "name" / Int32ul, "type" / Int32ul, "flags" / Int64ul, "addr" / Int64ul,
-    "offset" / Int64ul, "size" / Int64ul, "link" / Int32ul, "info" / Int32ul,
-    "addralign" / Int64ul, "entsize" / Int64ul)
-
 
 def canonical(name: str) -> str:
     """Module names treat '-' and '_' alike (gpu-sched.ko is module gpu_sched)."""
@@ -68,23 +59,18 @@ def read_module(path: Path) -> bytes:
 
 
 def modinfo(elf: bytes) -> dict[str, str]:
-    """key=value strings of the `.modinfo` section of a little-endian ELF64 module."""
-    if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] != 1:
-        raise ValueError("not a little-endian ELF64 module")
-    hdr = Elf64Header.parse(elf)
-    sections = [Elf64Section.parse(elf[hdr.shoff + i * hdr.shentsize:])
-                for i in range(hdr.shnum)]
-    strtab = sections[hdr.shstrndx]
-    names = elf[strtab.offset:strtab.offset + strtab.size]
-    for s in sections:
-        if names[s.name:names.index(b"\0", s.name)] == b".modinfo":
-            info: dict[str, str] = {}
-            for entry in elf[s.offset:s.offset + s.size].split(b"\0"):
-                k, sep, v = entry.decode(errors="replace").partition("=")
-                if sep:
-                    info.setdefault(k, v)
-            return info
-    return {}
+    """key=value strings of the `.modinfo` section of a module (pyelftools reads the ELF)."""
+    try:
+        section = ELFFile(io.BytesIO(elf)).get_section_by_name(".modinfo")
+        data = section.data() if section is not None else b""
+    except (ELFError, ValueError, OSError) as e:
+        raise ValueError(f"not an ELF module: {e}") from None
+    info: dict[str, str] = {}
+    for entry in data.split(b"\0"):
+        k, sep, v = entry.decode(errors="replace").partition("=")
+        if sep:
+            info.setdefault(k, v)
+    return info
 
 
 def index(modules_dir: Path) -> dict[str, Path]:

@@ -5,7 +5,18 @@ import lzma
 import pytest
 
 from qemu import kmodules
-from qemu.kmodules import Elf64Header, Elf64Section
+from construct import Bytes, Int16ul, Int32ul, Int64ul, Struct
+
+# The test's own ELF64 writer (the reader is pyelftools, in qemu.kmodules).
+Elf64Header = Struct(
+    "ident" / Bytes(16), "type" / Int16ul, "machine" / Int16ul, "version" / Int32ul,
+    "entry" / Int64ul, "phoff" / Int64ul, "shoff" / Int64ul, "flags" / Int32ul,
+    "ehsize" / Int16ul, "phentsize" / Int16ul, "phnum" / Int16ul, "shentsize" / Int16ul,
+    "shnum" / Int16ul, "shstrndx" / Int16ul)
+Elf64Section = Struct(
+    "name" / Int32ul, "type" / Int32ul, "flags" / Int64ul, "addr" / Int64ul,
+    "offset" / Int64ul, "size" / Int64ul, "link" / Int32ul, "info" / Int32ul,
+    "addralign" / Int64ul, "entsize" / Int64ul)
 
 
 def fake_module(name: str, depends: str, vermagic: str = "7.2") -> bytes:
