@@ -268,116 +268,189 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
-def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
-         gpu: str | None = None, load_panthor: bool | None = None,
-         log_dir: Path | None = None, driver: str | None = None,
-         keep_logs: bool = False, server_args: list[str] = (), extra_append: str = "",
-         echo=None, prepared: Prepared | None = None,
-         server_program: list[str] | None = None, show_console=None,
-         firmware: str = fw_layer.DEFAULT, kernel: Path | None = None,
-         modules: Path | None = None, guest_packages: list[str] | str | None = None,
-         timestamp_hz: int | None = None,
-         watch: Mapping[str, WatchCallback] | None = None,
-         console_watch: Mapping[str, WatchCallback] | None = None,
-         trace: Path | str | None = None, trace_format: str = "binary",
-         inject: Sequence[str] = (), inject_file: Path | str | None = None,
-         watch_regs: Sequence[str] = (), break_regs: Sequence[str] = (),
-         corrupt_firmware: str | None = None, qmp: bool = False) -> BootResult:
+@dataclass
+class BootOptions:
+    """What one boot does: the options of `mali-vdev boot`, as data.
+
+    `guest_cmd` runs in the guest after /init loaded `driver` (panthor, the default; tyr, on
+    a kernel built with it; none). `firmware`: `generated` (ours), `arm` (Debian's) or `none`,
+    at the GPU's firmware path; `corrupt_firmware` (magic|version|truncate|flags) puts a
+    spoiled image there and the good one under /lib/firmware/mali-good/ (qemu/firmware.py).
+    `kernel`/`modules`/`guest_packages` go to `setup()` when no `Prepared` is given
+    (`kernel="built[:VERSION]"`: a kernel of `mali-vdev kernel build`). `timestamp_hz`
+    overrides the server's GPU timestamp frequency (default: the guest CPU's counter
+    frequency, which is what it must be).
+
+    Debugging options, passed to `mali-vdev serve`: `trace` (a file, complete when the boot
+    returns; `trace_format` binary|jsonl|mmiotrace|perfetto), `inject` (fault specs,
+    `KIND[:key=value,...]`), `inject_file` (TOML), `watch_regs` (log matching register
+    accesses), `break_regs` (pause the guest on a matching access: QEMU then gets QMP sockets
+    and the server `--qmp`; resume with `mali-vdev continue --control SOCK.ctl`; time spent
+    paused does not count against `timeout`). `qmp=True` gives QEMU the QMP sockets without a
+    break (`Live.qmp()`). `server_program` replaces `python -m mali_gpu` (e.g. a stand-in
+    server in tests); `server_args` and `extra_append` (kernel command line) are appended.
+    """
+    guest_cmd: str = DEFAULT_GUEST_CMD
+    timeout: float = DEFAULT_TIMEOUT_S
+    gpu: str | None = None
+    driver: str = kmodules.DEFAULT_DRIVER
+    firmware: str = fw_layer.DEFAULT
+    corrupt_firmware: str | None = None
+    kernel: Path | str | None = None
+    modules: Path | None = None
+    guest_packages: list[str] | str | None = None
+    timestamp_hz: int | None = None
+    trace: Path | str | None = None
+    trace_format: str = "binary"
+    inject: Sequence[str] = ()
+    inject_file: Path | str | None = None
+    watch_regs: Sequence[str] = ()
+    break_regs: Sequence[str] = ()
+    qmp: bool = False
+    log_dir: Path | None = None
+    keep_logs: bool = False
+    server_args: Sequence[str] = ()
+    extra_append: str = ""
+    server_program: list[str] | None = None
+
+    def check(self) -> None:
+        """Refuse what cannot boot before anything is fetched or started."""
+        if self.trace_format not in TRACE_FORMATS:
+            raise ValueError(f"unknown trace format {self.trace_format!r}; "
+                             f"choose one of {', '.join(TRACE_FORMATS)}")
+        if self.driver not in DRIVERS:
+            raise ValueError(f"unknown driver {self.driver!r}; choose one of {', '.join(DRIVERS)}")
+        get_profile(self.gpu)   # KeyError naming the profiles
+
+    @property
+    def use_qmp(self) -> bool:
+        return self.qmp or bool(self.break_regs)
+
+
+@dataclass
+class BootHooks:
+    """Callbacks while the guest runs. `echo(line)`: each output line of the guest command;
+    `show_console(line)`: every console line (kernel messages too). `watch` maps regular
+    expressions to callbacks `cb(live, line)`: the first output line of the guest command
+    that matches a pattern starts its callback in a thread, with a `Live` handle on the
+    running server (its control socket: `status()`, `gpu_read()`, `request()`), e.g. to
+    check the server's state while the guest holds something. The boot waits for the
+    callbacks (up to 30 s) before it stops the server; their values or exceptions are in
+    `BootResult.watched[pattern]`. `console_watch` does the same for every serial console
+    line (kernel messages too, from the first one on; its patterns share `watched`)."""
+    echo: Callable[[str], None] | None = None
+    show_console: Callable[[str], None] | None = None
+    watch: Mapping[str, WatchCallback] | None = None
+    console_watch: Mapping[str, WatchCallback] | None = None
+
+
+@dataclass
+class BootPlan:
+    """Everything of a boot that is decided before a process starts."""
+    profile: Any
+    timestamp_hz: int
+    layers: list[Path]              # appended to the base initramfs, in order
+    server_args: list[str]          # for `mali-vdev serve` (the sockets are added at start)
+    cmdline: str
+    trace: Path | None
+
+
+def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
+    """The initrd layers, server options and kernel command line of a boot (builds the
+    firmware layers, which are cached files; starts nothing)."""
+    o.check()
+    check_driver(o.driver, p.assets)
+    profile = get_profile(o.gpu)
+    ts_hz = o.timestamp_hz or guest_counter_hz(p.cpu)
+    fw = fw_layer.firmware_archive(o.firmware, profile, p.assets)
+    bad_fw = (fw_layer.corrupt_archive(o.corrupt_firmware, o.firmware, profile, p.assets)
+              if o.corrupt_firmware else None)
+    layers = [*([fw] if fw else []), *([bad_fw] if bad_fw else []), *p.layers]
+    trace = Path(o.trace).absolute() if o.trace else None
+    server = [*o.server_args, "--gpu", profile.key, "--timestamp-hz", str(ts_hz),
+              *debug_server_args(trace, o.trace_format, o.inject, o.inject_file,
+                                 o.watch_regs, o.break_regs)]
+    return BootPlan(profile, ts_hz, layers, server, kernel_cmdline(o.driver, o.extra_append),
+                    trace)
+
+
+def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: Path,
+              use_qmp: bool) -> list[str]:
+    """QEMU's command line: the machine, both UARTs, kernel/initrd/DTB and our device."""
+    return [*p.machine, *serial_args("stdio", f"unix:{p.qemu.path(out_sock)}"),
+            "-monitor", "none", "-no-reboot",
+            *(s.qmp_args() if use_qmp else []),
+            "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
+            "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
+            "-append", plan.cmdline,
+            "-device", vfio_user_device(p.qemu, s.socket)]
+
+
+_HOOKS = ("echo", "show_console", "watch", "console_watch")
+
+
+def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S, *,
+         prepared: Prepared | None = None, load_panthor: bool | None = None,
+         **kw: Any) -> BootResult:
     """Boot the guest, run `guest_cmd` in it, return its output and exit status.
 
-    Raises BootError (carrying the partial BootResult and log tails) if the command
-    does not finish: timeout, kernel panic, QEMU or server failure.
-    `echo(line)` is called live for each output line of the guest command.
-    `show_console(line)` is called live for every console line (kernel messages too).
-    `server_program` replaces `python -m mali_gpu` (e.g. a stand-in server in tests).
-    `firmware`: `generated` (ours), `arm` (Debian's) or `none`, for the GPU's path.
-    `driver`: the GPU driver /init loads (panthor, the default; tyr, on a kernel built
-    with it; none); `load_panthor=True` is the older spelling of driver="panthor".
-    `kernel`/`modules`/`guest_packages` go to `setup()` when `prepared` is not given.
-    `timestamp_hz` overrides the server's GPU timestamp frequency (default: the guest
-    CPU's counter frequency, which is what it must be).
-    `watch` maps regular expressions to callbacks `cb(live, line)`: the first output line
-    of the guest command that matches a pattern starts its callback in a thread, with a
-    `Live` handle on the running server (its control socket: `status()`, `gpu_read()`,
-    `request()`), e.g. to check the server's state while the guest holds something. The
-    boot waits for the callbacks (up to 30 s) before it stops the server; their values or
-    exceptions are in `BootResult.watched[pattern]`. `console_watch` does the same for
-    every serial console line (kernel messages too, from the first one on; its patterns
-    share `watched` with `watch`'s).
+    Keyword arguments are the fields of `BootOptions` and `BootHooks` (see there);
+    `load_panthor=True`/`False` is the older spelling of driver="panthor"/"none".
+    Raises BootError (carrying the partial BootResult and log tails) if the command does
+    not finish: timeout, kernel panic, QEMU or server failure."""
+    hooks = BootHooks(**{k: kw.pop(k) for k in _HOOKS if k in kw})
+    if load_panthor is not None and "driver" not in kw:
+        kw["driver"] = kmodules.DEFAULT_DRIVER if load_panthor else "none"
+    return run(BootOptions(guest_cmd, timeout, **kw), hooks, prepared)
 
-    Debugging options, passed to `mali-vdev serve` (see mali_gpu/cli.py):
-    `trace` (a file, written by the server; complete when boot() returns; `trace_format`
-    binary|jsonl|mmiotrace|perfetto), `inject` (fault specs, `KIND[:key=value,...]`),
-    `inject_file` (TOML), `watch_regs` (log matching register accesses), `break_regs`
-    (pause the guest on a matching access: QEMU then gets QMP sockets and the server
-    `--qmp`; resume with `mali-vdev continue --control SOCK.ctl`; time spent paused does
-    not count against `timeout`). `qmp=True` gives QEMU the QMP sockets without a break
-    (`Live.qmp()`). `corrupt_firmware` (magic|version|truncate|flags) puts a spoiled image
-    at the firmware path and the good one under /lib/firmware/mali-good/ (qemu/firmware.py).
-    """
-    if trace_format not in TRACE_FORMATS:
-        raise ValueError(f"unknown trace format {trace_format!r}; "
-                         f"choose one of {', '.join(TRACE_FORMATS)}")
-    driver = driver or ("panthor" if load_panthor or load_panthor is None else "none")
-    if driver not in DRIVERS:
-        raise ValueError(f"unknown driver {driver!r}; choose one of {', '.join(DRIVERS)}")
-    kernel, modules = resolve_kernel(kernel, modules)
-    p = prepared or setup(kernel=kernel, modules=modules, guest_packages=guest_packages)
-    check_driver(driver, p.assets)
-    profile = get_profile(gpu)
-    ts_hz = timestamp_hz or guest_counter_hz(p.cpu)
-    fw = fw_layer.firmware_archive(firmware, profile, p.assets)
-    bad_fw = (fw_layer.corrupt_archive(corrupt_firmware, firmware, profile, p.assets)
-              if corrupt_firmware else None)
-    layers = [*([fw] if fw else []), *([bad_fw] if bad_fw else []), *p.layers]
-    extra = [*server_args, "--gpu", profile.key, "--timestamp-hz", str(ts_hz)]
-    trace_path = Path(trace).absolute() if trace else None
-    extra += debug_server_args(trace_path, trace_format, inject, inject_file, watch_regs,
-                               break_regs)
-    use_qmp = qmp or bool(break_regs)
+
+def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | None = None
+        ) -> BootResult:
+    """One boot of `o`: setup (unless `prepared`), plan, then server + QEMU until the
+    guest command's end marker."""
+    o.check()
+    kernel, modules = resolve_kernel(o.kernel, o.modules)
+    p = prepared or setup(kernel=kernel, modules=modules, guest_packages=o.guest_packages)
+    plan = plan_boot(o, p)
+    use_qmp = o.use_qmp
     status = None
-    with _sigterm_as_interrupt(), Session(p.qemu, log_dir, keep_logs) as s, \
+    with _sigterm_as_interrupt(), Session(p.qemu, o.log_dir, o.keep_logs) as s, \
             (Monitor(s.monitor_socket) if use_qmp else nullcontext()) as monitor:
         control = Path(f"{s.socket}.ctl")
-        extra += ["--control", str(control)]
+        extra = [*plan.server_args, "--control", str(control)]
         if use_qmp:
             extra += ["--qmp", str(s.qmp_socket)]
-        if trace_path is not None:
+        if plan.trace is not None:
             s.server_grace_s = TRACED_SERVER_GRACE_S
-        initrd = initramfs.write_boot_initrd(p.initramfs, guest_cmd, s.scratch / "initrd.cpio",
-                                             layers)
+        initrd = initramfs.write_boot_initrd(p.initramfs, o.guest_cmd,
+                                             s.scratch / "initrd.cpio", plan.layers)
         cache.step(f"starting the vfio-user server (control socket {control})")
-        s.start_server(extra, server_program)
+        s.start_server(extra, o.server_program)
         # /init's output: a socket QEMU connects to at start-up (ttyAMA1)
         out_sock = s.scratch / "guest-out.sock"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(out_sock))
         listener.listen(1)
-        args = [*p.machine, *serial_args("stdio", f"unix:{p.qemu.path(out_sock)}"),
-                "-monitor", "none", "-no-reboot",
-                *(s.qmp_args() if use_qmp else []),
-                "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
-                "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
-                "-append", kernel_cmdline(driver, extra_append),
-                "-device", vfio_user_device(p.qemu, s.socket)]
+        args = qemu_args(p, plan, s, initrd, out_sock, use_qmp)
         cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}: "
-                   f"{profile.name}, driver {driver}, {firmware} firmware"
-                   f"{f' ({corrupt_firmware} corrupted)' if corrupt_firmware else ''}, "
-                   f"timestamp {ts_hz} Hz")
+                   f"{plan.profile.name}, driver {o.driver}, {o.firmware} firmware"
+                   f"{f' ({o.corrupt_firmware} corrupted)' if o.corrupt_firmware else ''}, "
+                   f"timestamp {plan.timestamp_hz} Hz")
         t0 = time.monotonic()
         vm = s.start_qemu(args)
         console_path = s.log_dir / "console.log"
         live = Live(control, t0, monitor)
-        watcher = _Watcher(watch, live, echo) if watch else None
-        cwatcher = _Watcher(console_watch, live, show_console) if console_watch else None
+        watcher = _Watcher(hooks.watch, live, hooks.echo) if hooks.watch else None
+        cwatcher = (_Watcher(hooks.console_watch, live, hooks.show_console)
+                    if hooks.console_watch else None)
         with open(console_path, "w") as log:
-            mon = ConsoleMonitor(vm.proc.stdout, log, t0, on_output=watcher or echo,
-                                 on_line=cwatcher or show_console)
+            mon = ConsoleMonitor(vm.proc.stdout, log, t0, on_output=watcher or hooks.echo,
+                                 on_line=cwatcher or hooks.show_console)
             live.console = mon
             mon.start()
             mon.add_listener(listener)
             pause = _PauseClock(monitor, control, s.log_dir / "server.log")
-            failure = _wait(mon, vm, s, t0, timeout, pause)
+            failure = _wait(mon, vm, s, t0, o.timeout, pause)
             for w in (watcher, cwatcher):
                 if w is not None:
                     w.join(WATCH_JOIN_S)
@@ -402,8 +475,9 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
             status=mon.exit_status, output="".join(l + "\n" for l in mon.output),
             console_log=_read(console_path), server_log=_read(s.log_dir / "server.log"),
             qemu_log=_read(s.log_dir / "qemu.log"), kernel_version=p.assets.kernel_version,
-            timings=timings, gpu=profile.key, firmware=firmware, timestamp_hz=ts_hz,
-            server_status=status, trace=trace_path, pauses=pause.pauses,
+            timings=timings, gpu=plan.profile.key, firmware=o.firmware,
+            timestamp_hz=plan.timestamp_hz, server_status=status, trace=plan.trace,
+            pauses=pause.pauses,
             watched={**(cwatcher.seen if cwatcher else {}), **(watcher.seen if watcher else {})})
     result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
     if failure is not None:
@@ -629,30 +703,37 @@ def _print_console(line: str) -> None:
         print(f"console| {line}", file=sys.stderr, flush=True)
 
 
+def options_from_args(args: argparse.Namespace) -> BootOptions:
+    """`mali-vdev boot`'s options as a BootOptions (checked; nothing fetched yet)."""
+    if args.driver and args.load_panthor and args.driver != "panthor":
+        raise ValueError(f"--load-panthor contradicts --driver {args.driver}")
+    if args.gpu:
+        get_profile(args.gpu)  # unknown names fail before anything is fetched
+    _check_debug_arguments(args)
+    o = BootOptions(
+        args.guest_cmd, args.timeout, gpu=args.gpu, driver=args.driver or "panthor",
+        firmware=args.firmware, kernel=args.kernel, modules=args.modules,
+        guest_packages=args.guest_packages, log_dir=args.log_dir, keep_logs=args.keep_logs,
+        trace=getattr(args, "trace", None),
+        trace_format=getattr(args, "trace_format", "binary"),
+        inject=getattr(args, "inject", None) or (),
+        inject_file=getattr(args, "inject_file", None),
+        watch_regs=getattr(args, "watch_regs", None) or (),
+        break_regs=getattr(args, "break_regs", None) or (),
+        corrupt_firmware=getattr(args, "corrupt_firmware", None))
+    o.check()
+    is_built = o.kernel is not None and str(o.kernel).startswith("built")
+    if not is_built and (o.kernel is None) != (o.modules is None):
+        raise RuntimeError("--kernel and --modules go together")
+    return o
+
+
 def run_boot(args: argparse.Namespace) -> int:
     try:
-        if args.gpu:
-            get_profile(args.gpu)  # unknown names fail before anything is fetched
-        if args.driver and args.load_panthor and args.driver != "panthor":
-            raise ValueError(f"--load-panthor contradicts --driver {args.driver}")
-        kernel, modules = resolve_kernel(args.kernel, args.modules)
-        if (kernel is None) != (modules is None):
-            raise RuntimeError("--kernel and --modules go together")
-        _check_debug_arguments(args)
-        r = boot(args.guest_cmd, args.timeout, gpu=args.gpu,
-                 driver=args.driver or "panthor",
-                 log_dir=args.log_dir, keep_logs=args.keep_logs,
-                 echo=lambda line: print(line, flush=True),
-                 show_console=_print_console if getattr(args, "show_console", False) else None,
-                 firmware=args.firmware, kernel=kernel, modules=modules,
-                 guest_packages=args.guest_packages,
-                 trace=getattr(args, "trace", None),
-                 trace_format=getattr(args, "trace_format", "binary"),
-                 inject=getattr(args, "inject", None) or (),
-                 inject_file=getattr(args, "inject_file", None),
-                 watch_regs=getattr(args, "watch_regs", None) or (),
-                 break_regs=getattr(args, "break_regs", None) or (),
-                 corrupt_firmware=getattr(args, "corrupt_firmware", None))
+        o = options_from_args(args)
+        r = run(o, BootHooks(
+            echo=lambda line: print(line, flush=True),
+            show_console=_print_console if getattr(args, "show_console", False) else None))
     except BootError as e:
         print(f"mali-vdev boot failed: {e}", file=sys.stderr)
         return 124 if str(e).startswith("timeout") else 1

@@ -4,9 +4,8 @@ panthor is a platform (device-tree) driver while vfio-user only offers a PCI fun
 So we take the DTB QEMU generates for the exact machine options of the boot, make the
 PCIe host's 32-bit MMIO window start 2 MiB later, and describe a Mali GPU node at the
 freed 2 MiB (where the guest's /init then places BAR0), using the SPI that QEMU wires to
-slot 1's INTA.  The values are read by parsing the DTB; the edits are written as a DTS
-fragment appended to dtc's decompiled source (later definitions amend earlier ones), so
-no text of QEMU's tree is rewritten by pattern matching.
+slot 1's INTA.  The tree is read and edited with libfdt (pylibfdt): two properties of the
+PCIe host are replaced and the GPU's nodes added, so no text of QEMU's tree is rewritten.
 
 That SPI is made edge-triggered (GPU node and the host's interrupt-map alike).  QEMU's
 INTx for a vfio-user device is an edge plus EOI: the eventfd asserts the line, the next
@@ -21,12 +20,13 @@ interrupt, and the server's re-trigger after each EOI keeps the level semantics.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from construct import Int32ub, Struct
+import libfdt
 
 GPU_BASE = 0x10000000
 GPU_SIZE = 0x200000          # 2 MiB, the size of the server's BAR0
@@ -35,15 +35,7 @@ GPU_SLOT = 1                 # PCI device number the launcher gives the vfio-use
 PCI_INTA = 1
 IRQ_TYPE_EDGE_RISING = 1     # GIC interrupt specifier flags (dt-bindings/interrupt-controller/irq.h)
 MMIO32_SPACE = 0b10          # phys.hi bits 24-25 of a PCI address: 32-bit memory space
-
-FdtHeader = Struct(
-    "magic" / Int32ub, "totalsize" / Int32ub, "off_dt_struct" / Int32ub,
-    "off_dt_strings" / Int32ub, "off_mem_rsvmap" / Int32ub, "version" / Int32ub,
-    "last_comp_version" / Int32ub, "boot_cpuid_phys" / Int32ub, "size_dt_strings" / Int32ub,
-    "size_dt_struct" / Int32ub)
-FDT_MAGIC = 0xD00DFEED
-FDT_BEGIN_NODE, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 1, 2, 3, 4, 9
-
+QUIET = (libfdt.NOTFOUND,)   # libfdt's end of a list of properties or subnodes
 
 @dataclass
 class Node:
@@ -72,46 +64,29 @@ class Node:
 
 
 def parse_dtb(blob: bytes) -> Node:
-    """A flattened device tree blob -> node tree (properties kept as raw bytes)."""
-    h = FdtHeader.parse(blob)
-    if h.magic != FDT_MAGIC:
-        raise ValueError("not a flattened device tree")
-    strings = blob[h.off_dt_strings:h.off_dt_strings + h.size_dt_strings]
-    off, end = h.off_dt_struct, h.off_dt_struct + h.size_dt_struct
-    root: Node | None = None
-    cur: Node | None = None
-    while off < end:
-        token = int.from_bytes(blob[off:off + 4], "big")
-        off += 4
-        if token == FDT_BEGIN_NODE:
-            nul = blob.index(b"\0", off)
-            name = blob[off:nul].decode()
-            off = (nul + 4) & ~3
-            path = "/" if cur is None else (cur.path.rstrip("/") + "/" + name)
-            node = Node(name, path, parent=cur)
-            if cur is None:
-                root = node
-            else:
-                cur.children.append(node)
-            cur = node
-        elif token == FDT_END_NODE:
-            cur = cur.parent
-        elif token == FDT_PROP:
-            length = int.from_bytes(blob[off:off + 4], "big")
-            nameoff = int.from_bytes(blob[off + 4:off + 8], "big")
-            off += 8
-            pname = strings[nameoff:strings.index(b"\0", nameoff)].decode()
-            cur.props[pname] = blob[off:off + length]
-            off = (off + length + 3) & ~3
-        elif token == FDT_NOP:
-            continue
-        elif token == FDT_END:
-            break
-        else:
-            raise ValueError(f"bad FDT token {token:#x} at {off - 4:#x}")
-    if root is None:
-        raise ValueError("empty device tree")
-    return root
+    """A flattened device tree blob -> node tree (properties kept as raw bytes), read with
+    libfdt (pylibfdt)."""
+    try:
+        fdt = libfdt.Fdt(bytes(blob))
+    except libfdt.FdtException as e:
+        raise ValueError(f"not a flattened device tree: {e}") from None
+
+    def node(off: int, parent: Node | None) -> Node:
+        name = fdt.get_name(off)
+        path = "/" if parent is None else parent.path.rstrip("/") + "/" + name
+        n = Node(name, path, parent=parent)
+        poff = fdt.first_property_offset(off, QUIET)
+        while poff >= 0:
+            prop = fdt.get_property_by_offset(poff)
+            n.props[prop.name] = bytes(prop)
+            poff = fdt.next_property_offset(poff, QUIET)
+        child = fdt.first_subnode(off, QUIET)
+        while child >= 0:
+            n.children.append(node(child, n))
+            child = fdt.next_subnode(child, QUIET)
+        return n
+
+    return node(0, None)
 
 
 def _join(cells: list[int]) -> int:
@@ -205,64 +180,74 @@ def plan_glue(root: Node, slot: int = GPU_SLOT) -> GlueInfo:
     return GlueInfo(pci.path, new, ph, edge, new_imap)
 
 
-def _cells_dts(cells: list[int]) -> str:
-    return "<" + " ".join(f"{c:#x}" for c in cells) + ">"
+def _cells(cells: list[int]) -> bytes:
+    return b"".join(c.to_bytes(4, "big") for c in cells)
 
 
-def glue_fragment(info: GlueInfo) -> str:
-    """DTS appended after QEMU's tree: amends the PCIe window and adds the GPU."""
-    irq = _cells_dts(info.irq_spec)
-    hi, lo = GPU_BASE >> 32, GPU_BASE & 0xFFFFFFFF
-    return f"""
-/* mali-vdev: the first 2 MiB of the PCIe 32-bit window now belong to the GPU (DT hole) */
-&{{{info.pcie_path}}} {{
-	ranges = {_cells_dts(info.new_ranges)};
-	interrupt-map = {_cells_dts(info.new_imap)};
-}};
-
-/ {{
-	mali_vdev_gpu_clk: mali-vdev-gpu-clock {{
-		compatible = "fixed-clock";
-		#clock-cells = <0>;
-		clock-frequency = <{GPU_CLOCK_HZ}>;
-		clock-output-names = "gpu_core";
-	}};
-
-	gpu@{GPU_BASE:x} {{
-		compatible = "rockchip,rk3588-mali", "arm,mali-valhall-csf";
-		reg = <{hi:#x} {lo:#x} 0x0 {GPU_SIZE:#x}>;
-		interrupt-parent = <{info.irq_parent:#x}>;
-		interrupts = {irq}, {irq}, {irq};
-		interrupt-names = "job", "mmu", "gpu";
-		clocks = <&mali_vdev_gpu_clk>;
-		clock-names = "core";
-		operating-points-v2 = <&mali_vdev_gpu_opp>;
-		dma-coherent;
-		status = "okay";
-
-		mali_vdev_gpu_opp: opp-table {{
-			compatible = "operating-points-v2";
-			opp-{GPU_CLOCK_HZ} {{
-				opp-hz = /bits/ 64 <{GPU_CLOCK_HZ}>;
-			}};
-		}};
-	}};
-}};
-"""
+def _strings(*items: str) -> bytes:
+    return b"".join(i.encode() + b"\0" for i in items)
 
 
-def _dtc(*args: str, stdin: bytes | None = None) -> bytes:
-    r = subprocess.run(["dtc", "-q", *args], input=stdin, capture_output=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"dtc {' '.join(args)} failed: {r.stderr.decode(errors='replace')}")
-    return r.stdout
+def _max_phandle(root: Node) -> int:
+    return max((n.cell("phandle") for n in root.walk() if "phandle" in n.props), default=0)
+
+
+def glue_nodes(info: GlueInfo, first_phandle: int) -> dict[str, dict[str, bytes]]:
+    """The nodes the glue adds under / (path -> properties), in order: the GPU's clock,
+    the GPU at the freed 2 MiB, and its OPP table."""
+    clk, opp = first_phandle, first_phandle + 1
+    irq = _cells(info.irq_spec)
+    return {
+        "/mali-vdev-gpu-clock": {
+            "compatible": _strings("fixed-clock"), "#clock-cells": _cells([0]),
+            "clock-frequency": _cells([GPU_CLOCK_HZ]),
+            "clock-output-names": _strings("gpu_core"), "phandle": _cells([clk])},
+        f"/gpu@{GPU_BASE:x}": {
+            "compatible": _strings("rockchip,rk3588-mali", "arm,mali-valhall-csf"),
+            "reg": _cells([GPU_BASE >> 32, GPU_BASE & 0xFFFFFFFF, 0, GPU_SIZE]),
+            "interrupt-parent": _cells([info.irq_parent]),
+            "interrupts": irq * 3,
+            "interrupt-names": _strings("job", "mmu", "gpu"),
+            "clocks": _cells([clk]), "clock-names": _strings("core"),
+            "operating-points-v2": _cells([opp]), "dma-coherent": b"",
+            "status": _strings("okay")},
+        f"/gpu@{GPU_BASE:x}/opp-table": {
+            "compatible": _strings("operating-points-v2"), "phandle": _cells([opp])},
+        f"/gpu@{GPU_BASE:x}/opp-table/opp-{GPU_CLOCK_HZ}": {
+            "opp-hz": GPU_CLOCK_HZ.to_bytes(8, "big")},
+    }
 
 
 def patch_dtb(blob: bytes, slot: int = GPU_SLOT) -> tuple[bytes, str]:
-    """QEMU's DTB -> (patched DTB, the DTS it was compiled from)."""
-    info = plan_glue(parse_dtb(blob), slot)
-    dts = _dtc("-I", "dtb", "-O", "dts", stdin=blob).decode() + glue_fragment(info)
-    return _dtc("-I", "dts", "-O", "dtb", stdin=dts.encode()), dts
+    """QEMU's DTB -> (patched DTB, its source as dtc decompiles it, or "" without dtc).
+
+    The PCIe host's `ranges` and `interrupt-map` are replaced and the glue's nodes added
+    with libfdt; the rest of QEMU's tree is untouched."""
+    root = parse_dtb(blob)
+    info = plan_glue(root, slot)
+    nodes = glue_nodes(info, _max_phandle(root) + 1)
+    fdt = libfdt.Fdt(bytes(blob))
+    fdt.resize(len(blob) + 4096 + sum(len(k) + sum(len(v) + len(n) + 16 for n, v in p.items())
+                                      for k, p in nodes.items()))
+    pci = fdt.path_offset(info.pcie_path)
+    fdt.setprop(pci, "ranges", _cells(info.new_ranges))
+    fdt.setprop(pci, "interrupt-map", _cells(info.new_imap))
+    for path, props in nodes.items():
+        parent, _, name = path.rpartition("/")
+        off = fdt.add_subnode(fdt.path_offset(parent or "/"), name)
+        for prop, value in props.items():
+            fdt.setprop(off, prop, value)
+    fdt.pack()
+    out = bytes(fdt.as_bytearray())
+    return out, _decompile(out)
+
+
+def _decompile(blob: bytes) -> str:
+    """The tree as DTS, for people debugging the glue (needs dtc; optional)."""
+    if not shutil.which("dtc"):
+        return ""
+    r = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts"], input=blob, capture_output=True)
+    return r.stdout.decode(errors="replace") if r.returncode == 0 else ""
 
 
 def build_dtb(qemu, machine_args: list[str], out_dir: Path, slot: int = GPU_SLOT) -> Path:

@@ -123,3 +123,26 @@ def test_boot_refuses_unknown_driver_before_anything_runs():
 def test_cmdline_names_the_driver():
     assert "mali.driver=tyr" in boot.kernel_cmdline("tyr").split()
     assert "mali.driver=none" in boot.kernel_cmdline("none", "quiet").split()
+
+
+def parse_boot(*argv: str):
+    import argparse
+    parser = argparse.ArgumentParser()
+    boot.add_boot_arguments(parser)
+    return boot.options_from_args(parser.parse_args(list(argv)))
+
+
+def test_boot_command_line_becomes_options():
+    o = parse_boot("--kernel", "built:7.3", "--driver", "tyr", "--guest-cmd", "true",
+                   "--inject", "mcu_boot_fail")
+    assert (o.kernel, o.modules, o.driver, o.guest_cmd) == ("built:7.3", None, "tyr", "true")
+    assert o.inject == ["mcu_boot_fail"] and not o.use_qmp
+    assert parse_boot().driver == "panthor"                 # a plain boot loads the driver
+    assert parse_boot("--load-panthor").driver == "panthor"
+    assert parse_boot("--break", "GPU_ID:r").use_qmp
+    with pytest.raises(ValueError, match="contradicts"):
+        parse_boot("--load-panthor", "--driver", "tyr")
+    with pytest.raises(RuntimeError, match="go together"):
+        parse_boot("--kernel", "/boot/Image")
+    with pytest.raises(ValueError, match="unknown fault kind|kind"):
+        parse_boot("--inject", "melt_gpu")

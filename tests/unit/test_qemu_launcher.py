@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from qemu import boot as bootmod
+from qemu import initramfs
 from qemu.assets import GuestAssets
 from qemu.cpio import CpioWriter
 from qemu.launcher import Session
@@ -87,6 +88,11 @@ FAKE_QEMU = textwrap.dedent("""
                 s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(1)
                 threading.Thread(target=serve, args=(s,), daemon=True).start()
         time.sleep(2.5)
+    if mode == "initrd":  # what the guest would unpack: the digest of the -initrd file
+        import hashlib
+        initrd = sys.argv[sys.argv.index("-initrd") + 1]
+        digest = hashlib.sha256(open(initrd, "rb").read()).hexdigest()
+        out.write("@@MALI-VDEV-OUT@@ initrd=" + digest + "\\n"); out.flush()
     if mode == "hang":
         time.sleep(60)
     if mode == "hold":  # a guest command that announces a hold, holds, then goes on
@@ -184,24 +190,20 @@ def test_boot_timeout_raises_and_cleans_up(fakes, monkeypatch):
 
 def test_boot_appends_the_layers_in_order(fakes, monkeypatch):
     """base, then the prepared layers, then the command; the initrd QEMU gets is that."""
-    from qemu import initramfs
-    seen = {}
-    real = initramfs.write_boot_initrd
-
-    def spy(base, cmd, dest, layers=()):
-        seen.update(base=base, layers=list(layers), cmd=cmd)
-        return real(base, cmd, dest, layers)
-
-    monkeypatch.setattr(initramfs, "write_boot_initrd", spy)
+    import hashlib
+    monkeypatch.setenv("FAKE_QEMU_MODE", "initrd")
     p = prepared(fakes)
     extra = fakes / "tools.cpio"
     w = CpioWriter()
     w.add_file("usr/bin/panthor-client", b"x", 0o755)
     extra.write_bytes(w.to_bytes())
     p.layers = [extra]
-    bootmod.boot("echo hi", 20, prepared=p, firmware="none",
-                 server_program=[sys.executable, str(fakes / "server.py")])
-    assert seen == {"base": p.initramfs, "layers": [extra], "cmd": "echo hi"}
+    plan = bootmod.plan_boot(bootmod.BootOptions("echo hi", firmware="none"), p)
+    assert plan.layers == [extra]
+    r = bootmod.boot("echo hi", 20, prepared=p, firmware="none",
+                     server_program=[sys.executable, str(fakes / "server.py")])
+    want = initramfs.write_boot_initrd(p.initramfs, "echo hi", fakes / "want.cpio", [extra])
+    assert f"initrd={hashlib.sha256(want.read_bytes()).hexdigest()}" in r.output.splitlines()
 
 
 def test_unknown_gpu_or_firmware_is_refused_before_booting(fakes):

@@ -181,29 +181,17 @@ def test_corrupt_layer_holds_the_bad_image_and_the_good_one(assets):
         firmware.corrupt_archive("magic", "none", profile, assets)
 
 
-def test_boot_appends_the_corrupt_layer_after_the_firmware(assets, monkeypatch):
+def test_boot_appends_the_corrupt_layer_after_the_firmware(assets):
     """The guest unpacks layers in order: the spoiled file must replace the good one."""
     from qemu import boot
-    seen = {}
-
-    def stop(base, cmd, dest, layers=()):
-        seen["layers"] = list(layers)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(initramfs, "write_boot_initrd", stop)
-    monkeypatch.setattr(boot.Session, "start_server", lambda *a, **k: None)
     p = boot.Prepared(qemu=None, assets=assets, initramfs=Path("base.cpio"),
                       dtb=Path("virt.dtb"), machine=[], layers=[Path("tools.cpio")])
-
-    class Q:
-        def scratch_parent(self):
-            return None
-    p.qemu = Q()
-    with pytest.raises(RuntimeError, match="stop here"):
-        boot.boot("true", 5, prepared=p, corrupt_firmware="truncate")
-    fw, bad, tools = seen["layers"]
+    plan = boot.plan_boot(boot.BootOptions("true", corrupt_firmware="truncate"), p)
+    fw, bad, tools = plan.layers
     assert fw.name.startswith("firmware-generated-") and bad.name.startswith("firmware-corrupt-")
     assert tools == Path("tools.cpio")
+    assert "mali.driver=panthor" in plan.cmdline.split()
+    assert plan.server_args[-4:] == ["--gpu", "g610", "--timestamp-hz", "62500000"]
 
 
 # --- guest packages ---------------------------------------------------------------------
