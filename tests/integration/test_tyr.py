@@ -286,3 +286,14 @@ def test_debian_kernel_refuses_tyr_with_the_way_out():
     with pytest.raises(RuntimeError, match=r"no tyr\.ko.*mali-vdev kernel build"):
         boot.boot("true", 30, driver="tyr")
 
+
+
+def test_a_fragment_that_breaks_the_guest_fails_at_the_config_step(tmp_path):
+    bad = tmp_path / "no-rust.config"
+    bad.write_text("# CONFIG_RUST is not set\n")
+    with pytest.raises(kb.KernelBuildError) as e:
+        kb.build("7.2", fragments=[bad])
+    assert e.value.step == "config"
+    assert "CONFIG_RUST=n (needs y)" in str(e.value) and "CONFIG_DRM_TYR=n" in str(e.value)
+    assert e.value.log is not None and e.value.log.is_file()
+    assert f"the full log: {e.value.log}" in str(e.value)
