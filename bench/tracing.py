@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 
-from mali_gpu.driver_model import Gpu, Group, probe_and_boot
+from tests.driver_model import Gpu, Group, probe_and_boot
 from mali_trace import RingBuffer, TraceWriter
 
 JOBS = 1000

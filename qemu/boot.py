@@ -289,7 +289,7 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     does not finish: timeout, kernel panic, QEMU or server failure.
     `echo(line)` is called live for each output line of the guest command.
     `show_console(line)` is called live for every console line (kernel messages too).
-    `server_program` replaces `python -m mali_gpu` (e.g. a stand-in server in tests).
+    `server_program` replaces `python -m mali_vdev` (e.g. a stand-in server in tests).
     `firmware`: `generated` (ours), `arm` (Debian's) or `none`, for the GPU's path.
     `driver`: the GPU driver /init loads (panthor, the default; tyr, on a kernel built
     with it; none); `load_panthor=True` is the older spelling of driver="panthor".
@@ -305,7 +305,7 @@ def boot(guest_cmd: str = DEFAULT_GUEST_CMD, timeout: float = DEFAULT_TIMEOUT_S,
     every serial console line (kernel messages too, from the first one on; its patterns
     share `watched` with `watch`'s).
 
-    Debugging options, passed to `mali-vdev serve` (see mali_gpu/cli.py):
+    Debugging options, passed to `mali-vdev serve` (see mali_vdev/cli.py):
     `trace` (a file, written by the server; complete when boot() returns; `trace_format`
     binary|jsonl|mmiotrace|perfetto), `inject` (fault specs, `KIND[:key=value,...]`),
     `inject_file` (TOML), `watch_regs` (log matching register accesses), `break_regs`

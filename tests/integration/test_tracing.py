@@ -47,7 +47,7 @@ REG = (Kind.REG_READ, Kind.REG_WRITE)
 
 
 def mali_vdev(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mali_gpu", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "mali_vdev", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -212,7 +212,7 @@ cut probe
 
 
 def trace_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mali_gpu", "trace", *args],
+    return subprocess.run([sys.executable, "-m", "mali_vdev", "trace", *args],
                           capture_output=True, text=True, timeout=120)
 
 

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from mali_gpu.driver_model import BUF_VA, CODE_VA, SYNC_VA, Group, mov48
+from tests.driver_model import BUF_VA, CODE_VA, SYNC_VA, Group, mov48
 from scheduler.isa import FIELDS, Op, encode
 
 SEEDS = range(300)

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from mali_gpu.driver_model import Driver, Gpu, Group
+from tests.driver_model import Driver, Gpu, Group
 from mali_regs.mmio import MALI_MMIO
 
 SEEDS = range(300)

@@ -15,7 +15,7 @@ import tracemalloc
 
 import pytest
 
-from mali_gpu.driver_model import (BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48,
+from tests.driver_model import (BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48,
                                    probe_and_boot)
 from mali_gpu.events import Event, Kind
 from mali_trace import RingBuffer, TraceHeader, TraceWriter, load, open_trace

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mali_gpu.cli import main
+from mali_vdev.cli import main
 from mali_gpu.events import Kind
 from mali_trace import load
 from mali_trace.analysis import accesses, diff

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from mali_gpu.driver_model import Gpu
+from tests.driver_model import Gpu
 from mali_gpu.watch import Watcher, parse_watch
 
 
