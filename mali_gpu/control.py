@@ -19,13 +19,12 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from firmware_loader.mcu import MCU_STATUS_NAMES
+from mali_base.faults import parse_spec
+from mali_base.pagetable import ACCESS_READ, ADRMODE_UNMAPPED, MmuFault, walk
 from mali_regs import csf_iface as I
+from mali_regs.enums import MCU_STATUSES
 from scheduler.csg import CSG_STATE_NAMES
 from scheduler.isa import disassemble
-
-from .faults import parse_spec
-from .pagetable import ACCESS_READ, MmuFault, walk
 
 if TYPE_CHECKING:
     from .device import MaliDevice
@@ -107,7 +106,7 @@ class ControlServer:
         return {"error": f"unknown command {cmd!r}"}
 
     def _enabled_as(self):
-        return [a for a in self.dev.mmu.address_spaces if a.config.adrmode != 1 and a.config.transtab]
+        return [a for a in self.dev.mmu.address_spaces if a.config.adrmode != ADRMODE_UNMAPPED and a.config.transtab]
 
     def translate(self, as_index: int, va: int) -> dict:
         a = self.dev.mmu[as_index]
@@ -149,8 +148,8 @@ class ControlServer:
 
     def _glb(self) -> dict | None:
         mcu = self.dev.mcu
-        from firmware_loader.mcu import GLB_INPUT_VA, GLB_OUTPUT_VA
-        req, ack = self._peek(mcu.aspace, GLB_INPUT_VA, 4), self._peek(mcu.aspace, GLB_OUTPUT_VA, 4)
+        lay = mcu.iface.layout
+        req, ack = self._peek(mcu.aspace, lay.glb_input_va, 4), self._peek(mcu.aspace, lay.glb_output_va, 4)
         if req is None or ack is None:
             return None
         req, ack = int.from_bytes(req, "little"), int.from_bytes(ack, "little")
@@ -201,7 +200,7 @@ class ControlServer:
         return {
             "gpu": dev.profile.name, "gpu_id": r["GPU_ID"],
             "power": {"l2_ready": r["L2_READY"], "shader_ready": r["SHADER_READY"], "tiler_ready": r["TILER_READY"]},
-            "mcu_status": MCU_STATUS_NAMES.get(r["MCU_STATUS"], r["MCU_STATUS"]), "boots": dev.mcu.boots,
+            "mcu_status": MCU_STATUSES.get(r["MCU_STATUS"], r["MCU_STATUS"]), "boots": dev.mcu.boots,
             "mcu_fatal": dev.mcu.fatal_reason,
             "pings": dev.mcu.pings, "glb": self._glb() if r["MCU_STATUS"] else None,
             "irq": {name: {"rawstat": r[f"{name}_IRQ_RAWSTAT"], "mask": r[f"{name}_IRQ_MASK"]}

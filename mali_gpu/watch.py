@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mali_regs.regmap import RegMap
 
-from .events import Event, Kind
+from mali_base.events import Event, Kind
 
 log = logging.getLogger("mali.watch")
 

@@ -9,7 +9,7 @@ import sys
 
 
 def _serve(args) -> int:
-    from mali_gpu.clock import Clock
+    from mali_base.clock import Clock
     from mali_gpu.device import MaliDevice
     from vdev.server import Server
 
@@ -61,7 +61,7 @@ def _serve(args) -> int:
 
 def _arm_debugging(device, args) -> None:
     """Fault injections, watches and breaks given on the command line."""
-    from mali_gpu.faults import load_file, parse_spec
+    from mali_base.faults import load_file, parse_spec
     from mali_gpu.watch import Qmp, Watcher, parse_watch
     for spec in args.inject or ():
         device.inject(parse_spec(spec))
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_serve)
 
     s.add_argument("--inject", action="append", metavar="SPEC",
-                   help="arm a fault injection, e.g. drop_ping_ack:skip=1 (see mali_gpu/faults.py); repeatable")
+                   help="arm a fault injection, e.g. drop_ping_ack:skip=1 (see mali_base/faults.py); repeatable")
     s.add_argument("--inject-file", metavar="FILE", help="TOML file with [[inject]] tables")
     s.add_argument("--watch", action="append", metavar="REG[:r|w][=VALUE]",
                    help="log every matching register access, decoded; repeatable")

@@ -576,7 +576,7 @@ def _add_debug_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--inject", action="append", metavar="SPEC",
                    help="arm a fault injection, KIND[:key=value,...] (kinds: mcu_boot_fail, "
                         "drop_ping_ack, stall_csg, as_active_stuck, mmu_fault, gpu_fault, "
-                        "cs_fatal; see mali_gpu/faults.py); repeatable")
+                        "cs_fatal; see mali_base/faults.py); repeatable")
     g.add_argument("--inject-file", type=Path, metavar="FILE",
                    help="fault injections from a TOML file of [[inject]] tables")
     g.add_argument("--watch", dest="watch_regs", action="append", metavar="REG[:r|w][=V]",
@@ -595,7 +595,7 @@ def _add_debug_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_debug_arguments(args: argparse.Namespace) -> None:
     """Refuse bad fault specs and files before anything is fetched or started."""
-    from mali_gpu.faults import load_file, parse_spec
+    from mali_base.faults import load_file, parse_spec
     for spec in getattr(args, "inject", None) or ():
         parse_spec(spec)
     if getattr(args, "inject_file", None):

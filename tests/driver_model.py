@@ -14,7 +14,7 @@ from __future__ import annotations
 import mmap
 import os
 
-from mali_gpu.clock import ManualClock
+from mali_base.clock import ManualClock
 from mali_gpu.device import MaliDevice
 from mali_regs import csf_iface as I
 from mali_regs.mmio import MALI_MMIO

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from mali_gpu.events import Kind
+from mali_base.events import Kind
 from mali_regs.profiles import get_profile
 from mali_trace import load
 from mali_trace.perfetto import validate

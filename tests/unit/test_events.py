@@ -1,7 +1,7 @@
 """The event bus sees what the driver does and what the GPU answers, in order."""
 
 from tests.driver_model import BUF_VA, Driver, Gpu, Group, mov32, mov48
-from mali_gpu.events import IfaceBlockId, Kind
+from mali_base.events import IfaceBlockId, Kind
 from scheduler.isa import Op, encode
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mali_gpu.pagetable import MmuFault
+from mali_base.pagetable import MmuFault
 
 from tests.driver_model import LEAF_RW, PTE_AF, PTE_RDONLY, RAM_BASE, TRANSCFG_4K_48, Gpu, PageTables
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.driver_model import (BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48,
                                    probe_and_boot)
-from mali_gpu.events import Event, Kind
+from mali_base.events import Event, Kind
 from mali_trace import RingBuffer, TraceHeader, TraceWriter, load, open_trace
 from mali_trace import binary as B
 from mali_trace import formats, perfetto
