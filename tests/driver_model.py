@@ -17,7 +17,7 @@ import os
 from mali_base.clock import ManualClock
 from mali_gpu.device import MaliDevice
 from mali_regs import csf_iface as I
-from mali_regs.mmio import MALI_MMIO
+from mali_regs.mmio import JOB_IRQ_GLOBAL_IF, MALI_MMIO
 from scheduler.isa import Op, encode
 from vdev import protocol as P
 from vdev.device import DeviceHost
@@ -144,9 +144,9 @@ class Gpu:
         os.close(self.ram.fd)
 
 
-SHARED = 0x04000000
-GLB_IN, GLB_OUT = SHARED + 0x2000, SHARED + 0x6000
-JOB_GLOBAL = 1 << 31
+SHARED = I.SHARED_SECTION_VA
+GLB_IN, GLB_OUT = I.ARM_LAYOUT.glb_input_va, I.ARM_LAYOUT.glb_output_va
+JOB_GLOBAL = JOB_IRQ_GLOBAL_IF
 
 
 def glb_bits(*names):
