@@ -87,13 +87,16 @@ class ControlServer:
 
     def handle(self, req: dict) -> dict:
         cmd = req.get("cmd")
+        # Debug reads take the device lock one page at a time, so a 64 KiB read never holds
+        # register accesses up for more than one walk.
+        if cmd == "gpu_read":
+            return self.gpu_read(req["as"], int(req["va"]), int(req.get("size", 4)))
+        if cmd == "translate":
+            with self.dev.lock:
+                return self.translate(int(req["as"]), int(req["va"]))
         with self.dev.lock:
             if cmd == "status":
                 return self.status()
-            if cmd == "gpu_read":
-                return self.gpu_read(req["as"], int(req["va"]), int(req.get("size", 4)))
-            if cmd == "translate":
-                return self.translate(int(req["as"]), int(req["va"]))
             if cmd == "continue":
                 if self.dev.qmp is None:
                     return {"error": "the server was started without --qmp"}
@@ -119,20 +122,26 @@ class ControlServer:
     def gpu_read(self, which, va: int, size: int) -> dict:
         if not 0 < size <= MAX_READ:
             return {"error": f"size must be 1..{MAX_READ}"}
-        spaces = self._enabled_as() if which == "any" else [self.dev.mmu[int(which)]]
+        with self.dev.lock:
+            spaces = self._enabled_as() if which == "any" else [self.dev.mmu[int(which)]]
         results = []
         for a in spaces:
             if which == "any" and a.index == 0:
                 continue  # the MCU's own address space is not a user VM
             try:
-                data = b"".join(self.dev.host.dma.read(walk(self.dev.host.dma, a.config, v, ACCESS_READ).pa(v), n)
-                                for v, n in _pages(va, size))
+                data = b"".join(self._read_page(a, v, n) for v, n in _pages(va, size))
                 results.append({"as": a.index, "data": data.hex()})
             except MmuFault as e:
                 results.append({"as": a.index, "fault": e.exception_type, "why": e.why})
             except Exception as e:  # DmaError: a translation to outside guest RAM
                 results.append({"as": a.index, "error": str(e)})
         return {"va": va, "size": size, "results": results}
+
+    def _read_page(self, aspace, va: int, n: int) -> bytes:
+        """Up to one page through `aspace` as it is configured now (under the lock)."""
+        with self.dev.lock:
+            dma = self.dev.host.dma
+            return dma.read(walk(dma, aspace.config, va, ACCESS_READ).pa(va), n)
 
     def _peek(self, aspace, va: int, size: int) -> bytes | None:
         """Read through an address space without reporting faults (None if unmapped)."""
