@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from tests.driver_model import Driver, Gpu, Group, mov32
 from scheduler.isa import Op, encode
+from tests.driver_model import Driver, Gpu, Group, mov32
 
 LOOP_ITERATIONS = 100_000
 JOBS = 2_000

@@ -21,9 +21,23 @@ from mali_regs import csf_iface as I
 from mali_regs.csf_iface import MCU_PAGE_SIZE, SHARED_SECTION_SIZE, SHARED_SECTION_VA, SharedLayout
 from mali_regs.regmap import RegisterBlock
 
-from .image import (BUILD_INFO_ENTRY, EHDR, EHDR_SIZE, FW_BINARY_MAGIC, GIT_SHA_PREFIX, HEADER,
-                    HEADER_SIZE, IFACE_ENTRY, IFACE_HEADER_SIZE, MAX_ENTRY_SIZE,
-                    CacheMode, EntryType, FirmwareError, IfaceFlag, parse)
+from .image import (
+    BUILD_INFO_ENTRY,
+    EHDR,
+    EHDR_SIZE,
+    FW_BINARY_MAGIC,
+    GIT_SHA_PREFIX,
+    HEADER,
+    HEADER_SIZE,
+    IFACE_ENTRY,
+    IFACE_HEADER_SIZE,
+    MAX_ENTRY_SIZE,
+    CacheMode,
+    EntryType,
+    FirmwareError,
+    IfaceFlag,
+    parse,
+)
 
 __all__ = [
     "build_image", "shared_section_template", "decode_shared_section", "SharedLayout",

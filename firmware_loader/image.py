@@ -18,12 +18,11 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from construct import BitsInteger, BitStruct, ByteSwapped, ConstructError, Enum, Flag, GreedyBytes, Int8ul, Int16ul, Int32ul, Struct
+
 # The interface section's MCU VA (CSF_MCU_SHARED_REGION_START) and the MCU page size both
 # drivers align section VAs to are interface facts: mali_regs declares them once.
 from mali_regs.csf_iface import MCU_PAGE_SIZE, SHARED_SECTION_VA
-
-from construct import (BitsInteger, BitStruct, ByteSwapped, ConstructError, Enum, Flag,
-                       GreedyBytes, Int8ul, Int16ul, Int32ul, Struct)
 
 __all__ = [
     "FirmwareError", "FirmwareImage", "Header", "Entry", "Section", "BuildInfo",

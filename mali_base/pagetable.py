@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mali_regs.mmio import MALI_MMIO
 from mali_regs.enums import ACCESS, ACCESS_FLAG_0, ACCESS_TYPES, AS_ADRMODE, EXCEPTION
+from mali_regs.mmio import MALI_MMIO
 from vdev.dma import DmaError, DmaSpace
 
 GRANULE = 4096

@@ -16,9 +16,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from mali_regs.regmap import RegMap
-
 from mali_base.events import Event, Kind
+from mali_regs.regmap import RegMap
 
 log = logging.getLogger("mali.watch")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .enums import EXCEPTION_TYPES
-from .regmap import Access, F, R32, R64, RegisterBlock, flags
+from .regmap import R32, R64, Access, F, RegisterBlock, flags
 
 RO, RW = Access.RO, Access.RW
 

@@ -20,12 +20,27 @@ Reset values here are the generic ones; the per-GPU identification values come f
 
 from __future__ import annotations
 
-from .enums import (ACCESS_TYPES, AS_ADRMODES, AS_COMMANDS, COHERENCY_PROTOCOLS,
-                    EXCEPTION_TYPES, FLUSH_MODES, GPU_COMMAND_CODES,
-                    IMPLEMENTATION_TECHNOLOGIES, MCU_CONTROL_MODES, MCU_STATUSES,
-                    MEMATTR_ALLOC, MEMATTR_SHAREABILITY, MEMATTR_TYPES, PTW_MEMATTRS, PTW_SHAREABILITY, PWR_COMMANDS, PWR_DOMAINS, RESET_MODES)
-from .regmap import (Access, F, GroupArray, R32, R64, Register, RegisterArray, RegisterBlock,
-                     RegMap, flags)
+from .enums import (
+    ACCESS_TYPES,
+    AS_ADRMODES,
+    AS_COMMANDS,
+    COHERENCY_PROTOCOLS,
+    EXCEPTION_TYPES,
+    FLUSH_MODES,
+    GPU_COMMAND_CODES,
+    IMPLEMENTATION_TECHNOLOGIES,
+    MCU_CONTROL_MODES,
+    MCU_STATUSES,
+    MEMATTR_ALLOC,
+    MEMATTR_SHAREABILITY,
+    MEMATTR_TYPES,
+    PTW_MEMATTRS,
+    PTW_SHAREABILITY,
+    PWR_COMMANDS,
+    PWR_DOMAINS,
+    RESET_MODES,
+)
+from .regmap import R32, R64, Access, F, GroupArray, Register, RegisterArray, RegisterBlock, RegMap, flags
 
 RO, WO, RW, W1C, W1S = Access.RO, Access.WO, Access.RW, Access.W1C, Access.W1S
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Iterator
 
-from construct import (Const, FormatField, Int8sl, Int8ul, Int16ul, Int32ul, Int64ul, PascalString, Renamed,
-                       Struct)
+from construct import Const, FormatField, Int8sl, Int8ul, Int16ul, Int32ul, Int64ul, PascalString, Renamed, Struct
 
 from mali_base.events import Event, Kind
 

@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
-
 from qemu import assets as guest_assets
 from qemu import cache, devicetree, initramfs, kmodules, qemu_binary, tools
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
-from qemu.launcher import (Session, guest_counter_hz, machine_args, serial_args,
-                           vfio_user_device)
+from qemu.launcher import Session, guest_counter_hz, machine_args, serial_args, vfio_user_device
 from qemu.monitor import Monitor, QmpError
 
 # Read GPU_ID (BAR0 offset 0) through the real PCI -> vfio-user path.

@@ -24,7 +24,6 @@ from vdev.device import DeviceHost
 from vdev.dma import DmaSpace
 from vdev.irq import Interrupts
 
-
 RAM_BASE = 0x40000000
 RAM_SIZE = 64 << 20
 

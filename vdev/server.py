@@ -23,7 +23,7 @@ from . import protocol as P
 from .device import Device, DeviceHost
 from .dma import DmaMapError, DmaSpace
 from .irq import UNMASK_QUIET_S, Interrupts, IrqError
-from .pci import CONFIG_SIZE, COMMAND_INTX_DISABLE, PciConfigSpace, config_register_name
+from .pci import COMMAND_INTX_DISABLE, CONFIG_SIZE, PciConfigSpace, config_register_name
 from .transport import Connection, Message, PeerClosed, ProtocolError
 
 log = logging.getLogger("vdev.server")

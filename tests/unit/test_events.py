@@ -1,8 +1,8 @@
 """The event bus sees what the driver does and what the GPU answers, in order."""
 
-from tests.driver_model import BUF_VA, Driver, Gpu, Group, mov32, mov48
 from mali_base.events import IfaceBlockId, Kind
 from scheduler.isa import Op, encode
+from tests.driver_model import BUF_VA, Driver, Gpu, Group, mov32, mov48
 
 
 def test_events_of_a_boot_and_a_job_in_sequence():

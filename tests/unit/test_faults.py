@@ -2,11 +2,11 @@
 
 import pytest
 
-from mali_gpu.control import ControlServer, request
-from tests.driver_model import (BUF_VA, GLB_IN, GLB_OUT, Driver, DriverError, Group, glb_bits, mov32, mov48)
 from mali_base.faults import load_file, parse_spec
+from mali_gpu.control import ControlServer, request
 from mali_regs import csf_iface as I
 from scheduler.isa import Op, encode
+from tests.driver_model import BUF_VA, GLB_IN, GLB_OUT, Driver, DriverError, Group, glb_bits, mov32, mov48
 
 
 def test_spec_parsing():
