@@ -1,6 +1,6 @@
 """CS interpreter throughput, through the real engine, MMU and guest-memory path (no QEMU).
 
-The driver model (mali_gpu.driver_model) programs the MCU and a group exactly as panthor
+The driver model (tests.driver_model) programs the MCU and a group exactly as panthor
 does; we then time (1) a long counted loop (instructions per second) and (2) a stream of
 jobs in panthor's own wrapper, each storing a value and signalling its sync object.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from mali_gpu.driver_model import Driver, Gpu, Group, mov32
 from scheduler.isa import Op, encode
+from tests.driver_model import Driver, Gpu, Group, mov32
 
 LOOP_ITERATIONS = 100_000
 JOBS = 2_000

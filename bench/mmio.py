@@ -1,6 +1,6 @@
 """MMIO round trips through the real vfio-user socket, against a bare unix-socket ping-pong.
 
-The server runs in its own process (`python -m mali_gpu serve`), exactly as QEMU talks to it;
+The server runs in its own process (`python -m mali_vdev serve`), exactly as QEMU talks to it;
 the client sends REGION_READ of GPU_ID and waits for each reply. The floor is a ping-pong
 of messages of the same sizes between two processes over a unix stream socket, measured in
 the same run, so the ratio shows what the server costs over the transport itself.
@@ -74,7 +74,7 @@ def ping_pong_rate(tmp: str) -> float:
 
 def mmio_rate(tmp: str) -> tuple[float, float]:
     path = os.path.join(tmp, "mali.sock")
-    proc = subprocess.Popen([sys.executable, "-m", "mali_gpu", "--log-level", "WARNING", "serve", "--socket", path])
+    proc = subprocess.Popen([sys.executable, "-m", "mali_vdev", "--log-level", "WARNING", "serve", "--socket", path])
     try:
         _wait_for(path, proc)
         with Client(path) as c:

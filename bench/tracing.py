@@ -13,8 +13,8 @@ import os
 import tempfile
 import time
 
-from mali_gpu.driver_model import Gpu, Group, probe_and_boot
 from mali_trace import RingBuffer, TraceWriter
+from tests.driver_model import Gpu, Group, probe_and_boot
 
 JOBS = 1000
 ROUNDS = 5

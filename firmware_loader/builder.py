@@ -18,11 +18,26 @@ from importlib import metadata
 from construct import Container, Int32ul, Int64ul, Padding, Struct
 
 from mali_regs import csf_iface as I
+from mali_regs.csf_iface import MCU_PAGE_SIZE, SHARED_SECTION_SIZE, SHARED_SECTION_VA, SharedLayout
 from mali_regs.regmap import RegisterBlock
 
-from .image import (BUILD_INFO_ENTRY, EHDR, EHDR_SIZE, FW_BINARY_MAGIC, GIT_SHA_PREFIX, HEADER,
-                    HEADER_SIZE, IFACE_ENTRY, IFACE_HEADER_SIZE, MAX_ENTRY_SIZE, MCU_PAGE_SIZE,
-                    SHARED_SECTION_VA, CacheMode, EntryType, FirmwareError, IfaceFlag, parse)
+from .image import (
+    BUILD_INFO_ENTRY,
+    EHDR,
+    EHDR_SIZE,
+    FW_BINARY_MAGIC,
+    GIT_SHA_PREFIX,
+    HEADER,
+    HEADER_SIZE,
+    IFACE_ENTRY,
+    IFACE_HEADER_SIZE,
+    MAX_ENTRY_SIZE,
+    CacheMode,
+    EntryType,
+    FirmwareError,
+    IfaceFlag,
+    parse,
+)
 
 __all__ = [
     "build_image", "shared_section_template", "decode_shared_section", "SharedLayout",
@@ -35,7 +50,6 @@ SHARED_FLAGS = int(IfaceFlag.RD | IfaceFlag.WR | IfaceFlag.cache(CacheMode.CACHE
                    | IfaceFlag.SHARED | IfaceFlag.ZERO)
 #: Arm's code section at 0x800000: read-only, executable, cached (0xD).
 CODE_FLAGS = int(IfaceFlag.RD | IfaceFlag.EX | IfaceFlag.cache(CacheMode.CACHED))
-SHARED_SECTION_SIZE = 0x10000
 CODE_VA = 0x00800000
 
 
@@ -71,104 +85,6 @@ CS_CONTROL_STRUCT = _control_struct(I.CS_CONTROL, "CS_")
 #: and Tyr never read it; kbase lists GLB_PRFCNT_FEATURES after GLB_INSTR_FEATURES (its
 #: offset is not verified).
 GLB_PRFCNT_FEATURES_OFFSET = GLB_CONTROL_STRUCT.sizeof()
-
-# Arm's strides between the per-slot input/output blocks (each holds the block it strides).
-CSG_INPUT_STRIDE, CSG_OUTPUT_STRIDE = 0x80, 0x40
-CS_INPUT_STRIDE, CS_OUTPUT_STRIDE = 0x80, 0x100
-assert CSG_INPUT_STRIDE >= I.CSG_INPUT.size and CSG_OUTPUT_STRIDE >= I.CSG_OUTPUT.size
-assert CS_INPUT_STRIDE >= I.CS_INPUT.size and CS_OUTPUT_STRIDE >= I.CS_OUTPUT.size
-
-
-def _page_up(n: int) -> int:
-    return -(-n // MCU_PAGE_SIZE) * MCU_PAGE_SIZE
-
-
-@dataclass(frozen=True)
-class SharedLayout:
-    """Where Arm's firmware puts the interface blocks in the shared section (MCU VAs).
-
-    Page 0 holds GLB control, CSG i control at 0x1000 + i*group_stride with its CS j control
-    at +0x40 + j*stream_stride.  Then one page of GLB input followed by all CSG inputs and
-    all CS inputs, then the same for outputs, each run starting on a page.  For the defaults
-    this gives Arm's numbers: GLB input 0x04002000, CSG inputs 0x04003000 + i*0x80, CS inputs
-    0x04003400 + (i*8+j)*0x80, GLB output 0x04006000, CSG outputs 0x04007000 + i*0x40, CS
-    outputs 0x04007200 + (i*8+j)*0x100.
-    """
-
-    group_num: int = 8
-    stream_num: int = 8
-    stream_stride: int = I.CS_CONTROL.size
-    group_stride: int | None = None       # None: just enough for the CS controls (0xA0 for 8)
-    base_va: int = SHARED_SECTION_VA
-    size: int = SHARED_SECTION_SIZE
-
-    def __post_init__(self):
-        if self.group_stride is None:
-            object.__setattr__(self, "group_stride",
-                               I.CS_CONTROL_OFFSET + self.stream_num * self.stream_stride)
-        if not (1 <= self.group_num <= 32 and 1 <= self.stream_num <= 32):
-            raise ValueError(f"group_num {self.group_num} / stream_num {self.stream_num} out of 1..32")
-        if self.stream_stride < I.CS_CONTROL.size:
-            raise ValueError(f"stream_stride 0x{self.stream_stride:x} < CS control size")
-        if self.group_stride < max(I.CSG_CONTROL.size,
-                                   I.CS_CONTROL_OFFSET + self.stream_num * self.stream_stride):
-            raise ValueError(f"group_stride 0x{self.group_stride:x} cannot hold the CSG control "
-                             f"and {self.stream_num} CS controls")
-        if self.end > self.size:
-            raise ValueError(f"{self.group_num} groups x {self.stream_num} streams need 0x{self.end:x} "
-                             f"bytes, more than the 0x{self.size:x}-byte shared section")
-
-    # offsets in the section
-    def csg_control(self, i: int) -> int:
-        return I.CSG_CONTROL_OFFSET + i * self.group_stride
-
-    def cs_control(self, i: int, j: int) -> int:
-        return self.csg_control(i) + I.CS_CONTROL_OFFSET + j * self.stream_stride
-
-    @property
-    def control_size(self) -> int:
-        """The control pages: what the image carries as section data (Arm: 0x2000)."""
-        return _page_up(self.csg_control(self.group_num))
-
-    @property
-    def _streams(self) -> int:
-        return self.group_num * self.stream_num
-
-    @property
-    def _glb_input(self) -> int:
-        return self.control_size
-
-    @property
-    def _glb_output(self) -> int:
-        inputs = self._glb_input + MCU_PAGE_SIZE + self.group_num * CSG_INPUT_STRIDE
-        return _page_up(inputs + self._streams * CS_INPUT_STRIDE)
-
-    @property
-    def end(self) -> int:
-        outputs = self._glb_output + MCU_PAGE_SIZE + self.group_num * CSG_OUTPUT_STRIDE
-        return outputs + self._streams * CS_OUTPUT_STRIDE
-
-    # MCU VAs of the input/output blocks
-    @property
-    def glb_input_va(self) -> int:
-        return self.base_va + self._glb_input
-
-    @property
-    def glb_output_va(self) -> int:
-        return self.base_va + self._glb_output
-
-    def csg_input_va(self, i: int) -> int:
-        return self.glb_input_va + MCU_PAGE_SIZE + i * CSG_INPUT_STRIDE
-
-    def csg_output_va(self, i: int) -> int:
-        return self.glb_output_va + MCU_PAGE_SIZE + i * CSG_OUTPUT_STRIDE
-
-    def cs_input_va(self, i: int, j: int) -> int:
-        return self.csg_input_va(self.group_num) + (i * self.stream_num + j) * CS_INPUT_STRIDE
-
-    def cs_output_va(self, i: int, j: int) -> int:
-        return self.csg_output_va(self.group_num) + (i * self.stream_num + j) * CS_OUTPUT_STRIDE
-
 
 def shared_section_template(group_num: int = 8, stream_num: int = 8, *, version: int = 0,
                             features: int = 0, perfcnt_size: int = 0, instr_features: int = 0x71,
@@ -279,7 +195,7 @@ def build_image(shared_data: bytes | None = None, *, shared_size: int = SHARED_S
         shared_data = shared_section_template()
     specs = []
     if code is not None:
-        specs.append(SectionSpec(code_va, code_va + max(_page_up(len(code)), MCU_PAGE_SIZE),
+        specs.append(SectionSpec(code_va, code_va + max(-(-len(code) // MCU_PAGE_SIZE) * MCU_PAGE_SIZE, MCU_PAGE_SIZE),
                                  CODE_FLAGS, bytes(code), b"code"))
     specs.extend(sections)
     specs.append(SectionSpec(SHARED_SECTION_VA, SHARED_SECTION_VA + shared_size, SHARED_FLAGS,

@@ -18,8 +18,11 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from construct import (BitsInteger, BitStruct, ByteSwapped, ConstructError, Enum, Flag,
-                       GreedyBytes, Int8ul, Int16ul, Int32ul, Struct)
+from construct import BitsInteger, BitStruct, ByteSwapped, ConstructError, Enum, Flag, GreedyBytes, Int8ul, Int16ul, Int32ul, Struct
+
+# The interface section's MCU VA (CSF_MCU_SHARED_REGION_START) and the MCU page size both
+# drivers align section VAs to are interface facts: mali_regs declares them once.
+from mali_regs.csf_iface import MCU_PAGE_SIZE, SHARED_SECTION_VA
 
 __all__ = [
     "FirmwareError", "FirmwareImage", "Header", "Entry", "Section", "BuildInfo",
@@ -31,10 +34,6 @@ __all__ = [
 
 FW_BINARY_MAGIC = 0xC3F13A6E
 FW_BINARY_MAJOR_MAX = 0
-#: MCU VA of the host<->FW interface section (CSF_MCU_SHARED_REGION_START).
-SHARED_SECTION_VA = 0x04000000
-#: Both drivers require page-aligned section VAs (panthor: the MCU VM page size, 4 KiB).
-MCU_PAGE_SIZE = 0x1000
 GIT_SHA_PREFIX = b"git_sha: "
 
 # --- layouts --------------------------------------------------------------------------------

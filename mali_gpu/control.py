@@ -19,13 +19,12 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from firmware_loader.mcu import MCU_STATUS_NAMES
+from mali_base.faults import parse_spec
+from mali_base.pagetable import ACCESS_READ, ADRMODE_UNMAPPED, MmuFault, walk
 from mali_regs import csf_iface as I
+from mali_regs.enums import MCU_STATUSES
 from scheduler.csg import CSG_STATE_NAMES
 from scheduler.isa import disassemble
-
-from .faults import parse_spec
-from .pagetable import ACCESS_READ, MmuFault, walk
 
 if TYPE_CHECKING:
     from .device import MaliDevice
@@ -88,13 +87,16 @@ class ControlServer:
 
     def handle(self, req: dict) -> dict:
         cmd = req.get("cmd")
+        # Debug reads take the device lock one page at a time, so a 64 KiB read never holds
+        # register accesses up for more than one walk.
+        if cmd == "gpu_read":
+            return self.gpu_read(req["as"], int(req["va"]), int(req.get("size", 4)))
+        if cmd == "translate":
+            with self.dev.lock:
+                return self.translate(int(req["as"]), int(req["va"]))
         with self.dev.lock:
             if cmd == "status":
                 return self.status()
-            if cmd == "gpu_read":
-                return self.gpu_read(req["as"], int(req["va"]), int(req.get("size", 4)))
-            if cmd == "translate":
-                return self.translate(int(req["as"]), int(req["va"]))
             if cmd == "continue":
                 if self.dev.qmp is None:
                     return {"error": "the server was started without --qmp"}
@@ -107,7 +109,7 @@ class ControlServer:
         return {"error": f"unknown command {cmd!r}"}
 
     def _enabled_as(self):
-        return [a for a in self.dev.mmu.address_spaces if a.config.adrmode != 1 and a.config.transtab]
+        return [a for a in self.dev.mmu.address_spaces if a.config.adrmode != ADRMODE_UNMAPPED and a.config.transtab]
 
     def translate(self, as_index: int, va: int) -> dict:
         a = self.dev.mmu[as_index]
@@ -120,20 +122,26 @@ class ControlServer:
     def gpu_read(self, which, va: int, size: int) -> dict:
         if not 0 < size <= MAX_READ:
             return {"error": f"size must be 1..{MAX_READ}"}
-        spaces = self._enabled_as() if which == "any" else [self.dev.mmu[int(which)]]
+        with self.dev.lock:
+            spaces = self._enabled_as() if which == "any" else [self.dev.mmu[int(which)]]
         results = []
         for a in spaces:
             if which == "any" and a.index == 0:
                 continue  # the MCU's own address space is not a user VM
             try:
-                data = b"".join(self.dev.host.dma.read(walk(self.dev.host.dma, a.config, v, ACCESS_READ).pa(v), n)
-                                for v, n in _pages(va, size))
+                data = b"".join(self._read_page(a, v, n) for v, n in _pages(va, size))
                 results.append({"as": a.index, "data": data.hex()})
             except MmuFault as e:
                 results.append({"as": a.index, "fault": e.exception_type, "why": e.why})
             except Exception as e:  # DmaError: a translation to outside guest RAM
                 results.append({"as": a.index, "error": str(e)})
         return {"va": va, "size": size, "results": results}
+
+    def _read_page(self, aspace, va: int, n: int) -> bytes:
+        """Up to one page through `aspace` as it is configured now (under the lock)."""
+        with self.dev.lock:
+            dma = self.dev.host.dma
+            return dma.read(walk(dma, aspace.config, va, ACCESS_READ).pa(va), n)
 
     def _peek(self, aspace, va: int, size: int) -> bytes | None:
         """Read through an address space without reporting faults (None if unmapped)."""
@@ -149,8 +157,8 @@ class ControlServer:
 
     def _glb(self) -> dict | None:
         mcu = self.dev.mcu
-        from firmware_loader.mcu import GLB_INPUT_VA, GLB_OUTPUT_VA
-        req, ack = self._peek(mcu.aspace, GLB_INPUT_VA, 4), self._peek(mcu.aspace, GLB_OUTPUT_VA, 4)
+        lay = mcu.iface.layout
+        req, ack = self._peek(mcu.aspace, lay.glb_input_va, 4), self._peek(mcu.aspace, lay.glb_output_va, 4)
         if req is None or ack is None:
             return None
         req, ack = int.from_bytes(req, "little"), int.from_bytes(ack, "little")
@@ -201,7 +209,7 @@ class ControlServer:
         return {
             "gpu": dev.profile.name, "gpu_id": r["GPU_ID"],
             "power": {"l2_ready": r["L2_READY"], "shader_ready": r["SHADER_READY"], "tiler_ready": r["TILER_READY"]},
-            "mcu_status": MCU_STATUS_NAMES.get(r["MCU_STATUS"], r["MCU_STATUS"]), "boots": dev.mcu.boots,
+            "mcu_status": MCU_STATUSES.get(r["MCU_STATUS"], r["MCU_STATUS"]), "boots": dev.mcu.boots,
             "mcu_fatal": dev.mcu.fatal_reason,
             "pings": dev.mcu.pings, "glb": self._glb() if r["MCU_STATUS"] else None,
             "irq": {name: {"rawstat": r[f"{name}_IRQ_RAWSTAT"], "mask": r[f"{name}_IRQ_MASK"]}

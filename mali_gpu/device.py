@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import logging
 
-from firmware_loader.mcu import Mcu
-from mali_regs.mmio import MMIO_SIZE, regmap_for_arch
+from mali_base.clock import Clock
+from mali_base.events import EventBus, Kind
+from mali_base.faults import FaultInjector, Injection
+from mali_base.regfile import RegisterFile
+from mali_regs.csf_iface import SharedLayout
+from mali_regs.enums import EXCEPTION
+from mali_regs.mmio import DOORBELL_BASE, DOORBELL_STRIDE, MMIO_SIZE, regmap_for_arch
 from mali_regs.profiles import get_profile
+from mcu.iface import SharedSection
+from mcu.mcu import Mcu
 from scheduler.csg import CsgSlots
 from scheduler.engine import Engine
 from vdev.device import Device
 from vdev.pci import Bar, PciIdentity
 
-from .clock import Clock
-from .events import EventBus, Kind
-from .faults import FaultInjector, Injection
-from .gpu_control import GpuControl
+from .gpu_control import GPU_IRQ, GpuControl
 from .irq import IrqBlock
 from .mmu import Mmu
-from .regfile import RegisterFile
 
 log = logging.getLogger("mali.device")
 
@@ -33,7 +36,7 @@ ARM_VENDOR_ID = 0x13B5
 # "other display controller" class, so no guest PCI driver claims the function.
 MALI_VDEV_DEVICE_ID = 0x0001
 CLASS_DISPLAY_OTHER = 0x038000
-DOORBELL_BASE, DOORBELL_STRIDE = 0x80000, 0x10000
+GPU_BUS_FAULT = EXCEPTION["GPU_BUS_FAULT"]
 
 
 class MaliDevice(Device):
@@ -61,18 +64,27 @@ class MaliDevice(Device):
         self.gpu_irq = IrqBlock("GPU_IRQ", 0, self.regs, self._update_line, self.events)
         self.job_irq = IrqBlock("JOB_IRQ", 1, self.regs, self._update_line, self.events)
         self.mmu_irq = IrqBlock("MMU_IRQ", 2, self.regs, self._update_line, self.events)
-        self.gpu_control = GpuControl(self)
-        self.mmu = Mmu(self)
-        self.mcu = Mcu(self)
-        self.engine = Engine(self)
+        # Each block gets the collaborators it uses; only this object knows them all.
+        self.gpu_control = GpuControl(self.regs, self.gpu_irq, self.events, self.clock,
+                                      reset=self.gpu_reset, flushed=self.cache_flushed)
+        self.mmu = Mmu(self.regs, self.mmu_irq, self.events, self.faults)
+        p = self.profile
+        # The MCU finds its interface through AS0, laid out as Arm's firmware lays it out.
+        iface = SharedSection(self.mmu[0], SharedLayout(p.csg_slots, p.cs_per_csg))
+        self.csg_slots = CsgSlots(iface, self.job_irq, self.events, self.faults, p)
+        self.mcu = Mcu(self.regs, iface, self.job_irq, self.events, self.faults, p,
+                       groups=self.csg_slots, bus_fault=self.bus_fault)
+        self.engine = Engine(self.lock, self.mcu, self.csg_slots, self.mmu.address_spaces, self.gpu_control,
+                             self.events, self.faults, self.bus_fault)
+        self.csg_slots.engine = self.engine
         self.engine_thread = engine_thread
-        self.csg_slots = CsgSlots(self.mcu, self.job_irq, self.engine)
         for i in range((MMIO_SIZE - DOORBELL_BASE) // DOORBELL_STRIDE):
             self.regs.on_write(f"DOORBELL[{i}]", self._doorbell_handler(i))
         self._trace = log.isEnabledFor(logging.DEBUG)
 
     def attach(self, host) -> None:
         super().attach(host)
+        self.mmu.attach(host.dma)
         host.dma.listeners.append(self._dma_changed)
         if self.engine_thread:
             self.engine.start()
@@ -128,7 +140,7 @@ class MaliDevice(Device):
         """Faults that happen on their own rather than at a hook point (lock held)."""
         inj.fired += 1
         if inj.kind == "gpu_fault":
-            code, address = inj.params.get("exception", 0x80), inj.params.get("address", 0)  # GPU_BUS_FAULT
+            code, address = inj.params.get("exception", GPU_BUS_FAULT), inj.params.get("address", 0)
             log.warning("fault injected: GPU fault 0x%02x at 0x%x", code, address)
             self._gpu_fault(code, address)
         else:
@@ -138,25 +150,19 @@ class MaliDevice(Device):
         """A GPU access reached a physical address outside guest RAM: GPU_FAULTSTATUS
         (GPU_BUS_FAULT) and GPU_IRQ FAULT, as hardware reports a bus error."""
         log.warning("GPU bus fault at PA 0x%x: %s", pa, why)
-        self._gpu_fault(0x80, pa)
+        self._gpu_fault(GPU_BUS_FAULT, pa)
 
     def _gpu_fault(self, code: int, address: int) -> None:
-        if not self.regs["GPU_IRQ_RAWSTAT"] & 1:  # the first fault stays until the driver clears it
+        if not self.gpu_irq.rawstat & GPU_IRQ["FAULT"]:  # the first fault stays until the driver clears it
             self.regs["GPU_FAULTSTATUS"] = code
             self.regs["GPU_FAULTADDRESS"] = address
-        self.gpu_irq.raise_bits(1)  # GPU_IRQ FAULT
+        self.gpu_irq.raise_bits(GPU_IRQ["FAULT"])
 
     def inject(self, inj: Injection) -> None:
         if inj.kind == "gpu_fault" and inj.at_s is None:
             self.fire_fault(inj)
         else:
             self.faults.add(inj)
-
-    def csg_doorbell(self, slot: int) -> None:
-        self.csg_slots.doorbell(slot)
-
-    def cs_doorbell(self, doorbell: int) -> None:
-        self.csg_slots.cs_doorbell(doorbell)
 
     def cache_flushed(self) -> None:
         self.mmu.invalidate_all()

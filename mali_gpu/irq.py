@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from .events import EventBus, Kind
-from .regfile import RegisterFile
+from mali_base.events import EventBus, Kind
+from mali_base.regfile import RegisterFile
 
 log = logging.getLogger("mali.irq")
 

@@ -16,9 +16,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from mali_base.events import Event, Kind
 from mali_regs.regmap import RegMap
-
-from .events import Event, Kind
 
 log = logging.getLogger("mali.watch")
 

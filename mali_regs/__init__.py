@@ -16,18 +16,47 @@ Quick tour::
     get_profile("g610").firmware_path          # 'arm/mali/arch10.8/mali_csffw.bin'
 """
 
-from .enums import (ACCESS_TYPES, AS_ADRMODES, AS_COMMANDS, COHERENCY_PROTOCOLS,
-                    EXCEPTION_TYPES, FLUSH_MODES, GPU_COMMAND_CODES, MCU_CONTROL_MODES,
-                    MCU_STATUSES, exception_code, exception_name, is_fault)
-from .mmio import (BLOCKS, CSF_GLB_DOORBELL_ID, DOORBELLS, GPU_CMD_CLEAR_FAULT,
-                   GPU_CMD_HARD_RESET, GPU_CMD_NOP, GPU_CMD_SOFT_RESET, GPU_CONTROL, GPU_IRQ_BITS,
-                   JOB_CONTROL, MALI_MMIO, MAX_AS, MCU_CONTROL, MMIO_SIZE, MMU_AS, MMU_CONTROL,
-                   NUM_DOORBELLS, PWR_CONTROL, PWR_KEY_UNLOCK, USER, as_lockaddr,
-                   gpu_cmd_flush_caches, regmap_for_arch)
-from .profiles import (DEFAULT_PROFILE, PROFILES, GpuProfile, firmware_path_for, get_profile,
-                       make_gpu_id, profile_names, split_gpu_id)
-from .regmap import (Access, Field, GroupArray, Part, Register, RegisterArray, RegisterBlock,
-                     RegMap)
+from .enums import (
+                    ACCESS_TYPES,
+                    AS_ADRMODES,
+                    AS_COMMANDS,
+                    COHERENCY_PROTOCOLS,
+                    EXCEPTION_TYPES,
+                    FLUSH_MODES,
+                    GPU_COMMAND_CODES,
+                    MCU_CONTROL_MODES,
+                    MCU_STATUSES,
+                    exception_code,
+                    exception_name,
+                    is_fault,
+)
+from .mmio import (
+                    BLOCKS,
+                    CSF_GLB_DOORBELL_ID,
+                    DOORBELLS,
+                    GPU_CMD_CLEAR_FAULT,
+                    GPU_CMD_HARD_RESET,
+                    GPU_CMD_NOP,
+                    GPU_CMD_SOFT_RESET,
+                    GPU_CONTROL,
+                    GPU_IRQ_BITS,
+                    JOB_CONTROL,
+                    MALI_MMIO,
+                    MAX_AS,
+                    MCU_CONTROL,
+                    MMIO_SIZE,
+                    MMU_AS,
+                    MMU_CONTROL,
+                    NUM_DOORBELLS,
+                    PWR_CONTROL,
+                    PWR_KEY_UNLOCK,
+                    USER,
+                    as_lockaddr,
+                    gpu_cmd_flush_caches,
+                    regmap_for_arch,
+)
+from .profiles import DEFAULT_PROFILE, PROFILES, GpuProfile, firmware_path_for, get_profile, make_gpu_id, profile_names, split_gpu_id
+from .regmap import Access, Field, GroupArray, Part, Register, RegisterArray, RegisterBlock, RegMap
 
 __all__ = [
     # framework

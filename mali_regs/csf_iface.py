@@ -18,8 +18,10 @@ v1.x, so ``SLEEP`` is declared and bits 13/14 decode as ``UNK``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .enums import EXCEPTION_TYPES
-from .regmap import Access, F, R32, R64, RegisterBlock, flags
+from .regmap import R32, R64, Access, F, RegisterBlock, flags
 
 RO, RW = Access.RO, Access.RW
 
@@ -27,11 +29,14 @@ __all__ = [
     "GLB_CONTROL", "GLB_INPUT", "GLB_OUTPUT", "CSG_CONTROL", "CSG_INPUT", "CSG_OUTPUT",
     "CS_CONTROL", "CS_INPUT", "CS_OUTPUT", "RINGBUF_INPUT", "RINGBUF_OUTPUT", "IFACE_BLOCKS",
     "GLB_REQ_MASK", "GLB_EVT_MASK", "CSG_REQ_MASK", "CSG_EVT_MASK", "CS_REQ_MASK", "CS_EVT_MASK",
-    "SHARED_SECTION_VA", "CSG_CONTROL_OFFSET", "CS_CONTROL_OFFSET",
+    "SHARED_SECTION_VA", "SHARED_SECTION_SIZE", "MCU_PAGE_SIZE", "CSG_CONTROL_OFFSET", "CS_CONTROL_OFFSET",
+    "SharedLayout", "ARM_LAYOUT",
 ]
 
-#: MCU VA of the shared interface section.
+#: MCU VA of the shared interface section, and its size in Arm's images.
 SHARED_SECTION_VA = 0x04000000
+SHARED_SECTION_SIZE = 0x10000
+MCU_PAGE_SIZE = 0x1000
 #: CSG i control block at ``CSG_CONTROL_OFFSET + i * group_stride`` in the shared section.
 CSG_CONTROL_OFFSET = 0x1000
 #: CS j control block at ``CSG control + CS_CONTROL_OFFSET + j * stream_stride``.
@@ -226,3 +231,107 @@ RINGBUF_OUTPUT = RegisterBlock("RINGBUF_OUTPUT", 0x0, size=0xC, doc="Queue ring 
 
 IFACE_BLOCKS = (GLB_CONTROL, GLB_INPUT, GLB_OUTPUT, CSG_CONTROL, CSG_INPUT, CSG_OUTPUT,
                 CS_CONTROL, CS_INPUT, CS_OUTPUT, RINGBUF_INPUT, RINGBUF_OUTPUT)
+
+
+# --- where the blocks sit in the shared section --------------------------------------------
+
+# Arm's strides between the per-slot input/output blocks (each holds the block it strides).
+CSG_INPUT_STRIDE, CSG_OUTPUT_STRIDE = 0x80, 0x40
+CS_INPUT_STRIDE, CS_OUTPUT_STRIDE = 0x80, 0x100
+assert CSG_INPUT_STRIDE >= CSG_INPUT.size and CSG_OUTPUT_STRIDE >= CSG_OUTPUT.size
+assert CS_INPUT_STRIDE >= CS_INPUT.size and CS_OUTPUT_STRIDE >= CS_OUTPUT.size
+
+
+def _page_up(n: int) -> int:
+    return -(-n // MCU_PAGE_SIZE) * MCU_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class SharedLayout:
+    """Where Arm's firmware puts the interface blocks in the shared section (MCU VAs).
+
+    Page 0 holds GLB control, CSG i control at 0x1000 + i*group_stride with its CS j control
+    at +0x40 + j*stream_stride.  Then one page of GLB input followed by all CSG inputs and
+    all CS inputs, then the same for outputs, each run starting on a page.  For the defaults
+    this gives Arm's numbers: GLB input 0x04002000, CSG inputs 0x04003000 + i*0x80, CS inputs
+    0x04003400 + (i*8+j)*0x80, GLB output 0x04006000, CSG outputs 0x04007000 + i*0x40, CS
+    outputs 0x04007200 + (i*8+j)*0x100.
+    """
+
+    group_num: int = 8
+    stream_num: int = 8
+    stream_stride: int = CS_CONTROL.size
+    group_stride: int | None = None       # None: just enough for the CS controls (0xA0 for 8)
+    base_va: int = SHARED_SECTION_VA
+    size: int = SHARED_SECTION_SIZE
+
+    def __post_init__(self):
+        if self.group_stride is None:
+            object.__setattr__(self, "group_stride",
+                               CS_CONTROL_OFFSET + self.stream_num * self.stream_stride)
+        if not (1 <= self.group_num <= 32 and 1 <= self.stream_num <= 32):
+            raise ValueError(f"group_num {self.group_num} / stream_num {self.stream_num} out of 1..32")
+        if self.stream_stride < CS_CONTROL.size:
+            raise ValueError(f"stream_stride 0x{self.stream_stride:x} < CS control size")
+        if self.group_stride < max(CSG_CONTROL.size,
+                                   CS_CONTROL_OFFSET + self.stream_num * self.stream_stride):
+            raise ValueError(f"group_stride 0x{self.group_stride:x} cannot hold the CSG control "
+                             f"and {self.stream_num} CS controls")
+        if self.end > self.size:
+            raise ValueError(f"{self.group_num} groups x {self.stream_num} streams need 0x{self.end:x} "
+                             f"bytes, more than the 0x{self.size:x}-byte shared section")
+
+    # offsets in the section
+    def csg_control(self, i: int) -> int:
+        return CSG_CONTROL_OFFSET + i * self.group_stride
+
+    def cs_control(self, i: int, j: int) -> int:
+        return self.csg_control(i) + CS_CONTROL_OFFSET + j * self.stream_stride
+
+    @property
+    def control_size(self) -> int:
+        """The control pages: what the image carries as section data (Arm: 0x2000)."""
+        return _page_up(self.csg_control(self.group_num))
+
+    @property
+    def _streams(self) -> int:
+        return self.group_num * self.stream_num
+
+    @property
+    def _glb_input(self) -> int:
+        return self.control_size
+
+    @property
+    def _glb_output(self) -> int:
+        inputs = self._glb_input + MCU_PAGE_SIZE + self.group_num * CSG_INPUT_STRIDE
+        return _page_up(inputs + self._streams * CS_INPUT_STRIDE)
+
+    @property
+    def end(self) -> int:
+        outputs = self._glb_output + MCU_PAGE_SIZE + self.group_num * CSG_OUTPUT_STRIDE
+        return outputs + self._streams * CS_OUTPUT_STRIDE
+
+    # MCU VAs of the input/output blocks
+    @property
+    def glb_input_va(self) -> int:
+        return self.base_va + self._glb_input
+
+    @property
+    def glb_output_va(self) -> int:
+        return self.base_va + self._glb_output
+
+    def csg_input_va(self, i: int) -> int:
+        return self.glb_input_va + MCU_PAGE_SIZE + i * CSG_INPUT_STRIDE
+
+    def csg_output_va(self, i: int) -> int:
+        return self.glb_output_va + MCU_PAGE_SIZE + i * CSG_OUTPUT_STRIDE
+
+    def cs_input_va(self, i: int, j: int) -> int:
+        return self.csg_input_va(self.group_num) + (i * self.stream_num + j) * CS_INPUT_STRIDE
+
+    def cs_output_va(self, i: int, j: int) -> int:
+        return self.csg_output_va(self.group_num) + (i * self.stream_num + j) * CS_OUTPUT_STRIDE
+
+
+#: Arm's layout for 8 CSG slots of 8 streams (the G610 firmware's, and our image's).
+ARM_LAYOUT = SharedLayout()

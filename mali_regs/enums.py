@@ -29,6 +29,9 @@ __all__ = [
     "PWR_COMMANDS",
     "PWR_DOMAINS",
     "IMPLEMENTATION_TECHNOLOGIES",
+    "MEMATTR_ALLOC", "MEMATTR_SHAREABILITY", "MEMATTR_TYPES",
+    "by_name", "EXCEPTION", "ACCESS", "GPU_COMMAND", "RESET_MODE", "AS_COMMAND", "AS_ADRMODE",
+    "MCU_CONTROL_MODE", "MCU_STATUS", "ACCESS_FLAG_0",
 ]
 
 #: Exception types reported in GPU_FAULTSTATUS, AS_FAULTSTATUS and the CS
@@ -180,3 +183,32 @@ PWR_DOMAINS = MappingProxyType({0: "L2", 1: "TILER", 8: "SHADER", 14: "BASE", 15
 
 #: THREAD_FEATURES[23:22]
 IMPLEMENTATION_TECHNOLOGIES = MappingProxyType({0: "UNSPECIFIED", 1: "SILICON", 2: "FPGA", 3: "MODEL"})
+
+#: AS_MEMATTR, each attribute byte [3:2]: how allocation hints are chosen; with EXPLICIT,
+#: bit 0 is write-allocate and bit 1 read-allocate (panthor ``mair_to_memattr``).
+MEMATTR_ALLOC = MappingProxyType({2: "IMPLEMENTATION", 3: "EXPLICIT"})
+
+#: AS_MEMATTR, each attribute byte [5:4]: coherency (SH_CPU_INNER when the GPU is coherent)
+MEMATTR_SHAREABILITY = MappingProxyType({0: "MIDGARD_INNER", 1: "CPU_INNER", 2: "CPU_INNER_SHADER_COH"})
+
+#: AS_MEMATTR, each attribute byte [7:6]: memory type
+MEMATTR_TYPES = MappingProxyType({0: "SHARED", 1: "INNER_OUTER_NC", 2: "INNER_OUTER_WB", 3: "FAULT"})
+
+
+# --- the same tables by name, so code spells a name instead of a number ------------------
+
+def by_name(table) -> MappingProxyType:
+    """``{name: value}`` of a ``{value: name}`` table: ``by_name(AS_COMMANDS)["UPDATE"] == 1``."""
+    return MappingProxyType({name: value for value, name in table.items()})
+
+
+EXCEPTION = by_name(EXCEPTION_TYPES)          # EXCEPTION["CS_UNRECOVERABLE"] == 0x41
+#: Access-flag faults are reported from level 1; level 0 is the base the level is added to.
+ACCESS_FLAG_0 = EXCEPTION["ACCESS_FLAG_1"] - 1
+ACCESS = by_name(ACCESS_TYPES)                # ACCESS["WRITE"] == 3
+GPU_COMMAND = by_name(GPU_COMMAND_CODES)
+RESET_MODE = by_name(RESET_MODES)
+AS_COMMAND = by_name(AS_COMMANDS)
+AS_ADRMODE = by_name(AS_ADRMODES)
+MCU_CONTROL_MODE = by_name(MCU_CONTROL_MODES)
+MCU_STATUS = by_name(MCU_STATUSES)            # MCU_STATUS["ENABLED"] == 1

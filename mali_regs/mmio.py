@@ -20,19 +20,34 @@ Reset values here are the generic ones; the per-GPU identification values come f
 
 from __future__ import annotations
 
-from .enums import (ACCESS_TYPES, AS_ADRMODES, AS_COMMANDS, COHERENCY_PROTOCOLS,
-                    EXCEPTION_TYPES, FLUSH_MODES, GPU_COMMAND_CODES,
-                    IMPLEMENTATION_TECHNOLOGIES, MCU_CONTROL_MODES, MCU_STATUSES,
-                    PTW_MEMATTRS, PTW_SHAREABILITY, PWR_COMMANDS, PWR_DOMAINS, RESET_MODES)
-from .regmap import (Access, F, GroupArray, R32, R64, Register, RegisterArray, RegisterBlock,
-                     RegMap, flags)
+from .enums import (
+    ACCESS_TYPES,
+    AS_ADRMODES,
+    AS_COMMANDS,
+    COHERENCY_PROTOCOLS,
+    EXCEPTION_TYPES,
+    FLUSH_MODES,
+    GPU_COMMAND_CODES,
+    IMPLEMENTATION_TECHNOLOGIES,
+    MCU_CONTROL_MODES,
+    MCU_STATUSES,
+    MEMATTR_ALLOC,
+    MEMATTR_SHAREABILITY,
+    MEMATTR_TYPES,
+    PTW_MEMATTRS,
+    PTW_SHAREABILITY,
+    PWR_COMMANDS,
+    PWR_DOMAINS,
+    RESET_MODES,
+)
+from .regmap import R32, R64, Access, F, GroupArray, Register, RegisterArray, RegisterBlock, RegMap, flags
 
 RO, WO, RW, W1C, W1S = Access.RO, Access.WO, Access.RW, Access.W1C, Access.W1S
 
 __all__ = [
     "GPU_CONTROL", "MCU_CONTROL", "PWR_CONTROL", "JOB_CONTROL", "MMU_CONTROL", "MMU_AS",
     "USER", "DOORBELLS", "MALI_MMIO", "BLOCKS", "regmap_for_arch",
-    "MMIO_SIZE", "MAX_AS", "NUM_DOORBELLS", "CSF_GLB_DOORBELL_ID", "PWR_KEY_UNLOCK",
+    "MMIO_SIZE", "MAX_AS", "NUM_DOORBELLS", "DOORBELL_BASE", "DOORBELL_STRIDE", "JOB_IRQ_GLOBAL_IF", "CSF_GLB_DOORBELL_ID", "PWR_KEY_UNLOCK",
     "GPU_CMD_NOP", "GPU_CMD_SOFT_RESET", "GPU_CMD_HARD_RESET", "GPU_CMD_CLEAR_FAULT",
     "gpu_cmd_flush_caches", "GPU_IRQ_BITS", "as_lockaddr",
 ]
@@ -44,6 +59,7 @@ MAX_AS = 16
 #: Doorbell pages the hardware defines (Tyr ``NUM_DOORBELLS``).  Only doorbells
 #: 0..23 fit in a 2 MiB window; panthor uses 0 (global) and csg_slot + 1.
 NUM_DOORBELLS = 64
+DOORBELL_BASE, DOORBELL_STRIDE = 0x80000, 0x10000
 CSF_GLB_DOORBELL_ID = 0
 PWR_KEY_UNLOCK = 0x2968A819
 
@@ -298,7 +314,7 @@ _AS_STRIDE = 0x40
 _AS_TEMPLATES = [
     R64("AS_TRANSTAB", 0x2400, RW, doc="Translation table base (PA of the level-0 table)"),
     R64("AS_MEMATTR", 0x2408, RW, doc="Memory attributes, one byte per MAIR index",
-        fields=tuple(F(f"ATTR{i}", 8 * i + 7, 8 * i) for i in range(8))),
+        fields=tuple(F(f"ATTR{i}", 8 * i + 7, 8 * i, doc="see memattr_byte()") for i in range(8))),
     R64("AS_LOCKADDR", 0x2410, RW, doc="Lock region: base | (log2(size) - 1)", fields=(
         F("SIZE", 5, 0, doc="log2(region size) - 1"), F("FLUSH_SKIP_LEVELS", 9, 6),
         F("BASE", 63, 12, doc="region base >> 12"))),
@@ -332,10 +348,11 @@ USER = RegisterBlock("USER", 0x10000, size=0x10000, doc="User-mappable page (LAT
         doc="Cache flush ID counter (mmapped by userspace; keep it nonzero; reset value chosen)"),
 ])
 
-DOORBELLS = RegisterBlock("DOORBELLS", 0x80000, size=NUM_DOORBELLS * 0x10000, doc="CSF doorbells", members=[
-    RegisterArray(R32("DOORBELL", 0x80000, WO, aliases=("CSF_DOORBELL",),
+DOORBELLS = RegisterBlock("DOORBELLS", DOORBELL_BASE, size=NUM_DOORBELLS * DOORBELL_STRIDE, doc="CSF doorbells",
+                          members=[
+    RegisterArray(R32("DOORBELL", DOORBELL_BASE, WO, aliases=("CSF_DOORBELL",),
                       doc="Doorbell n: 0 = global interface, n = CSG slot + 1; write 1",
-                      fields=(F("RING", 0),)), NUM_DOORBELLS, 0x10000),
+                      fields=(F("RING", 0),)), NUM_DOORBELLS, DOORBELL_STRIDE),
 ])
 
 #: Every block, in address order.
@@ -395,3 +412,26 @@ def as_lockaddr(start: int, size: int) -> int:
     end = start + size
     w = max((start ^ (end - 1)).bit_length(), 15) - 1
     return (start & ~((1 << w) - 1) & ((1 << 64) - 1)) | w
+
+
+def memattr_byte(memory_type: str, shareability: str = "MIDGARD_INNER", alloc: str = "EXPLICIT",
+                 read_alloc: bool = False, write_alloc: bool = False) -> int:
+    """One AS_MEMATTR attribute byte: [7:6] type, [5:4] shareability, [3:2] allocation
+    policy, bit 1 read-allocate, bit 0 write-allocate (names from mali_regs.enums).
+    ``memattr_byte("INNER_OUTER_WB", read_alloc=True, write_alloc=True) == 0x8F``."""
+    def code(table, name):
+        return next(v for v, n in table.items() if n == name)
+    return (code(MEMATTR_TYPES, memory_type) << 6 | code(MEMATTR_SHAREABILITY, shareability) << 4
+            | code(MEMATTR_ALLOC, alloc) << 2 | read_alloc << 1 | write_alloc)
+
+
+def decode_memattr_byte(byte: int) -> str:
+    """``0x8F`` -> ``INNER_OUTER_WB MIDGARD_INNER EXPLICIT RW-alloc``."""
+    alloc = MEMATTR_ALLOC.get(byte >> 2 & 3, "RESERVED")
+    hints = ("R" if byte & 2 else "") + ("W" if byte & 1 else "")
+    return " ".join((MEMATTR_TYPES[byte >> 6 & 3], MEMATTR_SHAREABILITY.get(byte >> 4 & 3, "RESERVED"), alloc)
+                    + ((f"{hints}-alloc",) if hints else ()))
+
+
+#: JOB_IRQ bit the MCU raises for the global interface (bits 0..30 are the CSG slots)
+JOB_IRQ_GLOBAL_IF = MALI_MMIO["JOB_IRQ_RAWSTAT"].field("GLOBAL_IF").mask

@@ -1,6 +1,6 @@
 """mali_trace: capture, store, decode and compare what the virtual GPU and its driver do.
 
-Capture is a sink on the device's event bus (mali_gpu.events): `TraceWriter` streams to a
+Capture is a sink on the device's event bus (mali_base.events): `TraceWriter` streams to a
 file, `RingBuffer` keeps the last N events in fixed memory. Formats (mali_trace.formats):
 
     binary     compact records declared with construct (the default for `serve --trace`)

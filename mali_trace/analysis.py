@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from mali_gpu.events import Event, Kind
+from mali_base.events import Event, Kind
 
 from .decode import SHORT, Decoder, parse_kinds
 from .header import TraceHeader

@@ -11,7 +11,7 @@ File layout (version 1):
              arch, timestamp rates, wall-clock start, BAR address, then three length-prefixed
              UTF-8 strings (profile key, GPU name, source). Records start at header_size.
     records  RECORD below, 44 bytes each: seq, t_ns, kind, width, slot, stream, addr, value, aux
-             (the fields of mali_gpu.events.Event).
+             (the fields of mali_base.events.Event).
 
 A file cut short (a killed process) ends with whole records up to the last flush; a partial
 record at the end is reported and ignored.
@@ -22,10 +22,9 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Iterator
 
-from construct import (Const, FormatField, Int8sl, Int8ul, Int16ul, Int32ul, Int64ul, PascalString, Renamed,
-                       Struct)
+from construct import Const, FormatField, Int8sl, Int8ul, Int16ul, Int32ul, Int64ul, PascalString, Renamed, Struct
 
-from mali_gpu.events import Event, Kind
+from mali_base.events import Event, Kind
 
 from .header import TraceHeader
 

@@ -1,4 +1,4 @@
-"""Capture: sinks on the device's event bus (mali_gpu.events).
+"""Capture: sinks on the device's event bus (mali_base.events).
 
 `TraceWriter` streams every event to a file in one of the formats, through a bounded
 buffer flushed when it fills, every `flush_interval` seconds (so a live file can be read)
@@ -20,7 +20,7 @@ import struct
 import threading
 from typing import Iterator
 
-from mali_gpu.events import Event, Kind
+from mali_base.events import Event, Kind
 
 from . import binary
 from .formats import FORMATS, TraceFormatError, encoder

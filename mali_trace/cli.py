@@ -10,8 +10,7 @@ import json
 import os
 import sys
 
-from .analysis import (accesses, diff, format_diff, format_stats, format_summary, make_filter, show,
-                       stats, summarize)
+from .analysis import accesses, diff, format_diff, format_stats, format_summary, make_filter, show, stats, summarize
 from .formats import FORMATS, READABLE, TraceFormatError, load, open_trace, write
 
 

@@ -9,7 +9,7 @@ against the previous RAWSTAT of the block, so feed it every event in order.
 
 from __future__ import annotations
 
-from mali_gpu.events import Event, IfaceBlockId, Kind
+from mali_base.events import Event, IfaceBlockId, Kind
 from mali_regs import csf_iface as I
 from mali_regs.enums import ACCESS_TYPES, AS_COMMANDS, MCU_STATUSES, exception_name
 from mali_regs.regmap import Part, Register

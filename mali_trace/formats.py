@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from mali_gpu.events import Event
+from mali_base.events import Event
 
 from . import binary, jsonl, mmiotrace, perfetto
 from .header import TraceHeader

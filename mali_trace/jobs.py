@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mali_gpu.events import Event, IfaceBlockId, Kind
+from mali_base.events import Event, IfaceBlockId, Kind
 from scheduler.isa import Op
 
 _PADDING = {int(Op.NOP), int(Op.ERROR_BARRIER)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Iterator, TextIO
 
-from mali_gpu.events import Event, Kind
+from mali_base.events import Event, Kind
 
 from .decode import Decoder
 from .header import TraceHeader

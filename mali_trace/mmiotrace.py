@@ -28,7 +28,7 @@ import json
 import re
 from typing import Iterator, TextIO
 
-from mali_gpu.events import Event, Kind
+from mali_base.events import Event, Kind
 from mali_regs.mmio import MMIO_SIZE
 
 from .decode import Decoder

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 
-from mali_gpu.events import Event, IfaceBlockId, Kind
+from mali_base.events import Event, IfaceBlockId, Kind
 
 from .decode import Decoder
 from .header import TraceHeader

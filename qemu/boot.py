@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
-
 from qemu import assets as guest_assets
 from qemu import cache, devicetree, initramfs, kmodules, qemu_binary, tools
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
-from qemu.launcher import (Session, guest_counter_hz, machine_args, serial_args,
-                           vfio_user_device)
+from qemu.launcher import Session, guest_counter_hz, machine_args, serial_args, vfio_user_device
 from qemu.monitor import Monitor, QmpError
 
 # Read GPU_ID (BAR0 offset 0) through the real PCI -> vfio-user path.
@@ -287,7 +285,7 @@ class BootOptions:
     accesses), `break_regs` (pause the guest on a matching access: QEMU then gets QMP sockets
     and the server `--qmp`; resume with `mali-vdev continue --control SOCK.ctl`; time spent
     paused does not count against `timeout`). `qmp=True` gives QEMU the QMP sockets without a
-    break (`Live.qmp()`). `server_program` replaces `python -m mali_gpu` (e.g. a stand-in
+    break (`Live.qmp()`). `server_program` replaces `python -m mali_vdev` (e.g. a stand-in
     server in tests); `server_args` and `extra_append` (kernel command line) are appended.
     """
     guest_cmd: str = DEFAULT_GUEST_CMD
@@ -650,7 +648,7 @@ def _add_debug_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--inject", action="append", metavar="SPEC",
                    help="arm a fault injection, KIND[:key=value,...] (kinds: mcu_boot_fail, "
                         "drop_ping_ack, stall_csg, as_active_stuck, mmu_fault, gpu_fault, "
-                        "cs_fatal; see mali_gpu/faults.py); repeatable")
+                        "cs_fatal; see mali_base/faults.py); repeatable")
     g.add_argument("--inject-file", type=Path, metavar="FILE",
                    help="fault injections from a TOML file of [[inject]] tables")
     g.add_argument("--watch", dest="watch_regs", action="append", metavar="REG[:r|w][=V]",
@@ -669,7 +667,7 @@ def _add_debug_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_debug_arguments(args: argparse.Namespace) -> None:
     """Refuse bad fault specs and files before anything is fetched or started."""
-    from mali_gpu.faults import load_file, parse_spec
+    from mali_base.faults import load_file, parse_spec
     for spec in getattr(args, "inject", None) or ():
         parse_spec(spec)
     if getattr(args, "inject_file", None):

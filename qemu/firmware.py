@@ -34,7 +34,6 @@ import hashlib
 from pathlib import Path
 
 from mali_regs.profiles import GpuProfile
-
 from qemu import cache
 from qemu.assets import FIRMWARE, GuestAssets
 from qemu.cpio import CpioWriter

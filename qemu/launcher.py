@@ -28,7 +28,7 @@ SERVER_READY_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
 GUEST_SLOT = "01.0"
 SCRATCH_PREFIX = "mali-vdev-run."
-SERVER_PROGRAM = [sys.executable, "-m", "mali_gpu"]
+SERVER_PROGRAM = [sys.executable, "-m", "mali_vdev"]
 
 # The guest's generic-timer frequency (CNTFRQ_EL0) under QEMU, per `-cpu`: 62.5 MHz
 # (GTIMER_SCALE 16 ns) for CPUs before FEAT_ECV such as cortex-a72; QEMU 9+ gives `max`
@@ -187,7 +187,7 @@ class Session:
 
     def start_server(self, extra_args: list[str] = (), program: list[str] | None = None,
                      timeout_s: float = SERVER_READY_TIMEOUT_S) -> None:
-        """Run `python -m mali_gpu serve --socket S`; ready once S exists (it binds to a
+        """Run `python -m mali_vdev serve --socket S`; ready once S exists (it binds to a
         temporary name and renames, so existence means listening)."""
         argv = [*(program or SERVER_PROGRAM), "serve", "--socket", str(self.socket),
                 *extra_args]

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from construct import ConstructError
 
-from mali_gpu.events import IfaceBlockId, Kind
-from mali_gpu.pagetable import MmuFault
+from mali_base.events import EventBus, IfaceBlockId, Kind
+from mali_base.faults import FaultInjector
+from mali_base.pagetable import MmuFault
 from mali_regs import csf_iface as I
+from mali_regs.enums import EXCEPTION
+from mali_regs.profiles import GpuProfile
+from mcu.iface import SharedSection
 
 from . import suspend
-from .stream import CommandStream, CsFatal, Ring, SyncWait, UNBLOCKED, SYNC_WAIT
-
-if TYPE_CHECKING:
-    from firmware_loader.mcu import Mcu
+from .stream import SYNC_WAIT, UNBLOCKED, CommandStream, CsFatal, Ring, SyncWait
 
 log = logging.getLogger("mali.csg")
 
@@ -54,26 +54,31 @@ class CsgSlot:
 
 
 class CsgSlots:
-    def __init__(self, mcu: "Mcu", job_irq, engine=None):
-        self.mcu = mcu
+    """`engine` (whose kick() wakes the worker) is set once the device has built it."""
+
+    def __init__(self, iface: SharedSection, job_irq, events: EventBus, faults: FaultInjector,
+                 profile: GpuProfile, engine=None):
+        self.iface = iface
         self.job_irq = job_irq
+        self.events = events
+        self.faults = faults
         self.engine = engine
-        p = mcu.dev.profile
+        p = profile
         self.slots = [CsgSlot(i, [CommandStream(i, j, p.cs_reg_count, p.scoreboards)
-                                  for j in range(mcu.stream_num)]) for i in range(mcu.group_num)]
+                                  for j in range(p.cs_per_csg)]) for i in range(p.csg_slots)]
 
     def _emit(self, kind, addr=0, value=0, slot=-1, stream=-1, aux=0) -> None:
-        events = self.mcu.dev.events
+        events = self.events
         if events.active:
             events.emit(kind, addr, value, slot=slot, stream=stream, aux=aux)
 
     # -- interface access ----------------------------------------------------------------
 
     def _csg(self, block, slot):
-        return self.mcu.csg(block, slot)
+        return self.iface.csg(block, slot)
 
     def _cs(self, block, slot, stream):
-        return self.mcu.cs(block, slot, stream)
+        return self.iface.cs(block, slot, stream)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -86,7 +91,7 @@ class CsgSlots:
         inp, out = self._csg(I.CSG_INPUT, slot_index), self._csg(I.CSG_OUTPUT, slot_index)
         req, ack = inp["CSG_REQ"], out["CSG_ACK"]
         changed = (req ^ ack) & I.CSG_REQ_MASK
-        faults = self.mcu.dev.faults
+        faults = self.faults
         if changed and faults and faults.take("stall_csg", slot=slot_index):
             log.warning("injected: CSG%d request 0x%x left unacknowledged", slot_index, changed)
             return
@@ -145,7 +150,7 @@ class CsgSlots:
         elif new == RESUME:
             try:
                 # The whole buffer: its contents, not this slot's current streams, say how much is used.
-                data = self.mcu.aspace.read(slot.suspend_buf,
+                data = self.iface.aspace.read(slot.suspend_buf,
                                             self._csg(I.CSG_CONTROL, slot.index)["CSG_SUSPEND_SIZE"])
                 suspend.restore(data, slot.streams)
             except (MmuFault, ConstructError) as e:
@@ -161,7 +166,7 @@ class CsgSlots:
             for cs in slot.streams:
                 cs.drain(-1)
             try:
-                self.mcu.aspace.write(slot.suspend_buf, suspend.save(slot.streams))
+                self.iface.aspace.write(slot.suspend_buf, suspend.save(slot.streams))
             except MmuFault as e:
                 log.error("CSG%d SUSPEND: cannot write the suspend buffer at MCU VA 0x%x: %s",
                           slot.index, slot.suspend_buf, e)
@@ -203,9 +208,9 @@ class CsgSlots:
     def _start_stream(self, slot: CsgSlot, cs: CommandStream) -> None:
         ring = self._ring(slot.index, cs.index)
         if ring.size < 8 or ring.size & (ring.size - 1):
-            self.report_fatal(slot, cs, CsFatal(0x40, ring.size, f"ring size 0x{ring.size:x} is not a power of two"))
+            self.report_fatal(slot, cs, CsFatal(EXCEPTION["CS_CONFIG_FAULT"], ring.size, f"ring size 0x{ring.size:x} is not a power of two"))
             return
-        extract = self.mcu.aspace.read_u64(ring.input_va + 8)
+        extract = self.iface.aspace.read_u64(ring.input_va + 8)
         cs.start(ring, extract)
         self._emit(Kind.CS_STATE, ring.base, 1, slot=slot.index, stream=cs.index, aux=extract)
         log.info("CSG%d CS%d START: ring 0x%x size 0x%x, extract 0x%x", slot.index, cs.index,

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import Callable, Sequence
 
-from firmware_loader.mcu import MCU_ENABLED
-from mali_gpu.pagetable import MmuFault
+from mali_base.aspace import AddressSpace
+from mali_base.events import EventBus
+from mali_base.faults import FaultInjector
+from mali_base.pagetable import MmuFault
+from mali_regs.enums import EXCEPTION, MCU_STATUS
+from mcu.mcu import Mcu
 from vdev.dma import DmaError
 
-from .stream import CsFatal, Interpreter
+from .csg import CsgSlots
+from .stream import EXC_CS_UNRECOVERABLE, CsFatal, Interpreter
 
-EXC_CS_UNRECOVERABLE = 0x41  # panthor resets the GPU on it
-EXC_GPU_BUS_FAULT = 0x80
-
-if TYPE_CHECKING:
-    from mali_gpu.device import MaliDevice
+EXC_GPU_BUS_FAULT = EXCEPTION["GPU_BUS_FAULT"]
+MCU_ENABLED = MCU_STATUS["ENABLED"]
 
 log = logging.getLogger("mali.engine")
 
@@ -33,8 +35,20 @@ POLL_S = 0.002
 
 
 class Engine:
-    def __init__(self, dev: "MaliDevice"):
-        self.dev = dev
+    """`lock` is the device lock; `clock` gives STORE_STATE its timestamps and cycle counts
+    (GPU_CONTROL's, so TIMESTAMP_OFFSET applies); `bus_fault(pa, why)` reports a GPU access
+    outside guest RAM."""
+
+    def __init__(self, lock, mcu: Mcu, csg_slots: CsgSlots, address_spaces: Sequence[AddressSpace],
+                 clock, events: EventBus, faults: FaultInjector, bus_fault: Callable[[int, str], None]):
+        self.lock = lock
+        self.mcu = mcu
+        self.csg_slots = csg_slots
+        self.address_spaces = address_spaces
+        self.clock = clock
+        self.events = events
+        self.faults = faults
+        self._bus_fault = bus_fault
         self._kick = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -71,23 +85,23 @@ class Engine:
     def run_once(self) -> tuple[bool, bool]:
         """One round: a slice for every runnable stream. Returns (more work, someone waits)."""
         busy = waiting = False
-        dev = self.dev
-        with dev.lock:
-            if dev.mcu.status != MCU_ENABLED:  # nothing runs without the firmware
+        mcu = self.mcu
+        with self.lock:
+            if mcu.status != MCU_ENABLED:  # nothing runs without the firmware
                 return False, False
-            slots = dev.csg_slots
+            slots = self.csg_slots
             # Higher CSG priority (ENDPOINT_CONFIG) first in each round; every stream still gets
             # its slice, so a low-priority endless loop delays others by one slice at most.
             candidates = [(slot, cs) for slot in sorted(slots.slots, key=lambda s: -s.priority) if slot.running
                           for cs in slot.streams if cs.running and cs.frames]
         for slot, cs in candidates:
-            with dev.lock:
-                if dev.mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
+            with self.lock:
+                if mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
                     continue  # changed while the lock was released
                 try:
                     busy_s, waiting_s = self._run_stream(slot, cs)
                 except (MmuFault, DmaError) as e:  # the MCU's own side: its interface in AS0
-                    dev.mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
+                    mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
                     return False, False
                 busy, waiting = busy or busy_s, waiting or waiting_s
         return busy, waiting
@@ -95,7 +109,7 @@ class Engine:
     def _run_stream(self, slot, cs) -> tuple[bool, bool]:
         """One slice of one stream and the reports it leads to (under the device lock)."""
         busy = waiting = False
-        slots = self.dev.csg_slots
+        slots = self.csg_slots
         result = self._slice(slot, cs)
         if result == "budget":
             busy = True
@@ -117,27 +131,27 @@ class Engine:
         return len(cs.frames) == 1 and f.pc == f.end
 
     def _slice(self, slot, cs) -> str:
-        dev = self.dev
-        interp = Interpreter(dev.mmu[0], dev.gpu_control, dev.events, dev.faults)
-        aspace = dev.mmu[slot.as_index]
+        slots = self.csg_slots
+        interp = Interpreter(self.mcu.aspace, self.clock, self.events, self.faults)
+        aspace = self.address_spaces[slot.as_index]
         before = cs.instructions
         try:
             result = interp.run(cs, aspace, SLICE)
             interp.publish_extract(cs, result == "budget")
         except CsFatal as fatal:
-            dev.csg_slots.report_fatal(slot, cs, fatal)
+            slots.report_fatal(slot, cs, fatal)
             result = "fatal"
         except MmuFault as fault:  # already reported to the driver by the MMU
-            dev.csg_slots.report_fatal(slot, cs, CsFatal(fault.exception_type, fault.va & 0xFFFFFFFF,
+            slots.report_fatal(slot, cs, CsFatal(fault.exception_type, fault.va & 0xFFFFFFFF,
                                                          f"GPU memory access: {fault}"))
             result = "fatal"
         except DmaError as e:  # a page table that maps a VA onto something that is not guest RAM
-            dev.bus_fault(e.iova, f"CSG{slot.index} CS{cs.index} through AS{slot.as_index}: {e}")
-            dev.csg_slots.report_fatal(slot, cs, CsFatal(EXC_GPU_BUS_FAULT, e.iova & 0xFFFFFFFF, str(e)))
+            self._bus_fault(e.iova, f"CSG{slot.index} CS{cs.index} through AS{slot.as_index}: {e}")
+            slots.report_fatal(slot, cs, CsFatal(EXC_GPU_BUS_FAULT, e.iova & 0xFFFFFFFF, str(e)))
             result = "fatal"
         except Exception as e:  # a bug of ours: the driver sees an unrecoverable CS, we keep running
             log.exception("internal error running CSG%d CS%d", slot.index, cs.index)
-            dev.csg_slots.report_fatal(slot, cs, CsFatal(EXC_CS_UNRECOVERABLE, 0, f"internal error: {e}"))
+            slots.report_fatal(slot, cs, CsFatal(EXC_CS_UNRECOVERABLE, 0, f"internal error: {e}"))
             result = "fatal"
         self.slices += 1
         self.instructions += cs.instructions - before

@@ -17,21 +17,23 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from mali_gpu.events import Kind
-from mali_gpu.pagetable import ACCESS_READ
+from mali_base.events import Kind
+from mali_base.pagetable import ACCESS_READ
+from mali_regs.enums import EXCEPTION
 
 from . import isa
 from .isa import Op
 
 if TYPE_CHECKING:
-    from mali_gpu.mmu import AddressSpace
+    from mali_base.aspace import AddressSpace
 
 log = logging.getLogger("mali.cs")
 
 # CS fault/fatal exception types (drm_panthor_exception_type)
-EXC_CS_INSTR_INVALID = 0x49
-EXC_CALL_STACK_OVERFLOW = 0x4A
-EXC_INSTR_INVALID_PC = 0x50
+EXC_CS_INSTR_INVALID = EXCEPTION["CS_INSTR_INVALID"]
+EXC_CALL_STACK_OVERFLOW = EXCEPTION["CS_CALL_STACK_OVERFLOW"]
+EXC_INSTR_INVALID_PC = EXCEPTION["INSTR_INVALID_PC"]
+EXC_CS_UNRECOVERABLE = EXCEPTION["CS_UNRECOVERABLE"]
 
 MAX_CALL_DEPTH = 8
 
@@ -211,7 +213,7 @@ class Interpreter:
             if self.faults is not None:
                 inj = self.faults.take("cs_fatal", slot=cs.slot)
                 if inj is not None:
-                    raise CsFatal(inj.params.get("exception", 0x41), raw & 0xFFFFFFFF,
+                    raise CsFatal(inj.params.get("exception", EXC_CS_UNRECOVERABLE), raw & 0xFFFFFFFF,
                                   f"injected CS fatal at 0x{va:x}")
             cs.instructions += 1
             if self.events is not None:

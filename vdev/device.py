@@ -35,7 +35,9 @@ class Device(ABC):
     bars: list[Bar]
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        # Plain Lock: nothing takes it twice on one thread, and a re-entry would deadlock at
+        # once (a test hangs) instead of hiding a call path that runs under the lock already.
+        self.lock = threading.Lock()
         self.host: DeviceHost | None = None
 
     def attach(self, host: DeviceHost) -> None:

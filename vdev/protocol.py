@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 
-from .layout import Layout
 from construct import (
     Bytes,
     GreedyBytes,
@@ -20,6 +19,8 @@ from construct import (
     Struct,
     this,
 )
+
+from .layout import Layout
 
 HEADER_SIZE = 16
 

@@ -23,7 +23,7 @@ from . import protocol as P
 from .device import Device, DeviceHost
 from .dma import DmaMapError, DmaSpace
 from .irq import UNMASK_QUIET_S, Interrupts, IrqError
-from .pci import CONFIG_SIZE, COMMAND_INTX_DISABLE, PciConfigSpace, config_register_name
+from .pci import COMMAND_INTX_DISABLE, CONFIG_SIZE, PciConfigSpace, config_register_name
 from .transport import Connection, Message, PeerClosed, ProtocolError
 
 log = logging.getLogger("vdev.server")
@@ -387,7 +387,8 @@ class Server:
         self._check_access(req.region, req.offset, req.count)
         head = bytes(msg.payload)
         if req.region == P.PCI_CONFIG_REGION_INDEX:
-            return head + self.config.read(req.offset, req.count)
+            with self.device.lock:  # the same rule as BAR accesses: device state under one lock
+                return head + self.config.read(req.offset, req.count)
         count, offset = req.count, req.offset
         with self.device.lock:
             if count in (4, 8, 2, 1) and offset % count == 0:  # the common case: one register
@@ -422,12 +423,13 @@ class Server:
 
     def _write_region(self, region: int, offset: int, data) -> None:
         if region == P.PCI_CONFIG_REGION_INDEX:
-            old_command = self.config.command
-            for note in self.config.write(offset, bytes(data)):
-                log.debug("config write %s: %s", config_register_name(offset), note)
-            if self.config.command != old_command:
-                log.info("PCI COMMAND 0x%04x -> 0x%04x", old_command, self.config.command)
-            self.interrupts.set_intx_disabled(bool(self.config.command & COMMAND_INTX_DISABLE))
+            with self.device.lock:
+                old_command = self.config.command
+                for note in self.config.write(offset, bytes(data)):
+                    log.debug("config write %s: %s", config_register_name(offset), note)
+                if self.config.command != old_command:
+                    log.info("PCI COMMAND 0x%04x -> 0x%04x", old_command, self.config.command)
+                self.interrupts.set_intx_disabled(bool(self.config.command & COMMAND_INTX_DISABLE))
             return
         with self.device.lock:
             for off, w in _split(offset, len(data)):
@@ -439,9 +441,9 @@ class Server:
         log.info("DEVICE_RESET")
         with self.device.lock:
             self.device.reset()
-        self.config.reset()
-        self.config.set_interrupt_status(self.interrupts.intx_level)
-        self.interrupts.set_intx_disabled(False)
+            self.config.reset()
+            self.config.set_interrupt_status(self.interrupts.intx_level)
+            self.interrupts.set_intx_disabled(False)
         return b""
 
 

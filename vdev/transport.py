@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from . import protocol as P
 
-
 # Plain ints: the socket module's IntFlag members make every `&` an enum operation.
 _MSG_CTRUNC = int(socket.MSG_CTRUNC)
 _SOL_SOCKET = int(socket.SOL_SOCKET)

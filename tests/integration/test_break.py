@@ -57,7 +57,7 @@ def pause_and_continue(live: boot.Live, line: str) -> list[dict]:
         time.sleep(HOLD_S)
         lines1, still = live.console_lines(), mon.status()
         before = resumes()
-        p = subprocess.run([sys.executable, "-m", "mali_gpu", "continue", "--control",
+        p = subprocess.run([sys.executable, "-m", "mali_vdev", "continue", "--control",
                             str(live.control)], cwd=ROOT, capture_output=True, text=True,
                            timeout=30)
         t = time.monotonic()

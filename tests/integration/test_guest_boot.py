@@ -1,7 +1,7 @@
 """One real boot: arm64 Debian kernel under QEMU (TCG) with our server as vfio-user-pci.
 
 The guest reads GPU_ID and writes/reads GPU_INT_MASK through the whole path: guest MMIO
--> QEMU's vfio-user client -> socket -> `python -m mali_gpu serve`.  Needs the assets
+-> QEMU's vfio-user client -> socket -> `python -m mali_vdev serve`.  Needs the assets
 (`mali-vdev setup` / `python -m qemu.boot setup`), fetched on first use otherwise.
 """
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from mali_gpu.events import Kind
+from mali_base.events import Kind
 from mali_regs.profiles import get_profile
 from mali_trace import load
 from mali_trace.perfetto import validate
@@ -47,7 +47,7 @@ REG = (Kind.REG_READ, Kind.REG_WRITE)
 
 
 def mali_vdev(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mali_gpu", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "mali_vdev", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -122,7 +122,7 @@ def test_tyr_probes_and_answers_gpu_info(version, firmware):
         assert r.server_status["boots"] == 0, r.server_status
 
 
-LIFECYCLE_SCRIPT = RUN + f"""
+LIFECYCLE_SCRIPT = RUN + """
 echo "driver=$(mali-driver current)"
 echo probed=1; sleep 1
 cut probe
@@ -212,7 +212,7 @@ cut probe
 
 
 def trace_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mali_gpu", "trace", *args],
+    return subprocess.run([sys.executable, "-m", "mali_vdev", "trace", *args],
                           capture_output=True, text=True, timeout=120)
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mali_gpu.driver_model import Driver, Gpu
+from tests.driver_model import Driver, Gpu
 from vdev.client import Client
 from vdev.device import Device
 from vdev.dma import DmaError
@@ -96,9 +96,9 @@ def served(tmp_path):
 
 
 def spawn_server(sock, *extra, cwd=None) -> subprocess.Popen:
-    """`python -m mali_gpu serve --socket SOCK ...` in its own process, once its socket exists
+    """`python -m mali_vdev serve --socket SOCK ...` in its own process, once its socket exists
     (the server renames it into place only when it accepts connections)."""
-    proc = subprocess.Popen([sys.executable, "-m", "mali_gpu", "serve", "--socket", str(sock), *extra],
+    proc = subprocess.Popen([sys.executable, "-m", "mali_vdev", "serve", "--socket", str(sock), *extra],
                             cwd=cwd, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while not sock.exists():

@@ -3,8 +3,7 @@
 import pytest
 
 from mali_gpu.control import ControlServer, request
-
-from mali_gpu.driver_model import Driver, Gpu, PageTables, TRANSCFG_4K_48
+from tests.driver_model import TRANSCFG_4K_48, Driver, Gpu, PageTables
 
 
 @pytest.fixture
@@ -67,8 +66,8 @@ def test_bad_requests_get_errors(served):
 
 def test_status_shows_streams_with_ring_pointers_waits_and_next_instructions(served):
     from mali_gpu.control import format_status
-    from mali_gpu.driver_model import SYNC_VA, Group, mov32, mov48
     from scheduler.isa import Op, encode
+    from tests.driver_model import SYNC_VA, Group, mov32, mov48
     gpu, path = served
     d = Driver(gpu)
     gpu.write("MCU_CONTROL", 2)

@@ -15,8 +15,17 @@ import pytest
 
 from scheduler import isa
 from scheduler.isa import (
-    FIELDS, Cond, Instr, InvalidInstruction, Op, SyncScope, decode, decode_stream, disassemble,
-    encode, field_names,
+    FIELDS,
+    Cond,
+    Instr,
+    InvalidInstruction,
+    Op,
+    SyncScope,
+    decode,
+    decode_stream,
+    disassemble,
+    encode,
+    field_names,
 )
 
 A, V, SB = 92, 94, 8

@@ -7,10 +7,10 @@ are assembled with scheduler.isa.encode and the engine is stepped by hand.
 
 import pytest
 
-from mali_gpu.driver_model import (BUF_VA, CODE_VA, SUSPEND_VA, SYNC_VA, USER_AS, Group, job_wrapper,
-                                   mov32, mov48)
 from mali_regs import csf_iface as I
 from scheduler.isa import Op, encode
+from tests.driver_model import BUF_VA, CODE_VA, SUSPEND_VA, SYNC_VA, USER_AS, Group, job_wrapper, mov32, mov48
+
 
 def test_job_writes_deadbeef_and_signals_its_sync_object(booted):
     gpu, d = booted

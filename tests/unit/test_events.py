@@ -1,8 +1,8 @@
 """The event bus sees what the driver does and what the GPU answers, in order."""
 
-from mali_gpu.driver_model import BUF_VA, Driver, Gpu, Group, mov32, mov48
-from mali_gpu.events import IfaceBlockId, Kind
+from mali_base.events import IfaceBlockId, Kind
 from scheduler.isa import Op, encode
+from tests.driver_model import BUF_VA, Driver, Gpu, Group, mov32, mov48
 
 
 def test_events_of_a_boot_and_a_job_in_sequence():
@@ -31,3 +31,30 @@ def test_events_of_a_boot_and_a_job_in_sequence():
     gpu.dev.events.detach(events.append)
     assert not gpu.dev.events.active
     gpu.close()
+
+
+def test_an_emit_in_flight_keeps_the_sinks_it_started_with():
+    """attach/detach replace the sink tuple: a sink added during an emit (from any thread;
+    here from inside a sink, which makes it deterministic) sees only later events, and a
+    sink removed during an emit does not make the next one miss the event."""
+    from mali_base.events import EventBus
+
+    bus = EventBus()
+    calls = []
+
+    def late(ev):
+        calls.append(("late", ev.seq))
+
+    def once(ev):
+        calls.append(("once", ev.seq))
+        bus.detach(once)
+        bus.attach(late)
+
+    def steady(ev):
+        calls.append(("steady", ev.seq))
+
+    bus.attach(once)
+    bus.attach(steady)
+    bus.emit(Kind.REG_READ)
+    bus.emit(Kind.REG_READ)
+    assert calls == [("once", 1), ("steady", 1), ("steady", 2), ("late", 2)]

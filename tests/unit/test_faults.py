@@ -2,11 +2,11 @@
 
 import pytest
 
+from mali_base.faults import load_file, parse_spec
 from mali_gpu.control import ControlServer, request
-from mali_gpu.driver_model import (BUF_VA, GLB_IN, GLB_OUT, Driver, Group, glb_bits, mov32, mov48)
-from mali_gpu.faults import load_file, parse_spec
 from mali_regs import csf_iface as I
 from scheduler.isa import Op, encode
+from tests.driver_model import BUF_VA, GLB_IN, GLB_OUT, Driver, DriverError, Group, glb_bits, mov32, mov48
 
 
 def test_spec_parsing():
@@ -53,7 +53,7 @@ def test_stall_csg_leaves_the_request_pending(gpu):
     d = Driver(gpu)
     gpu.write("MCU_CONTROL", 2)
     gpu.dev.inject(parse_spec("stall_csg:slot=0"))
-    with pytest.raises(AssertionError):
+    with pytest.raises(DriverError, match="not acknowledged"):
         Group(gpu, d)  # START is not acknowledged
     mcu = gpu.dev.mcu
     assert (mcu.csg(I.CSG_INPUT, 0)["CSG_REQ"] ^ mcu.csg(I.CSG_OUTPUT, 0)["CSG_ACK"]) & 7

@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from firmware_loader.builder import (CODE_FLAGS, SHARED_FLAGS, SectionSpec, SharedLayout,
-                                     build_image, decode_shared_section, shared_section_template)
-from firmware_loader.image import (EHDR, HEADER, IFACE_ENTRY, SHARED_SECTION_VA, CacheMode,
-                                   FirmwareError, FirmwareImage, IfaceFlag, load, parse)
+from firmware_loader.builder import (
+    CODE_FLAGS,
+    SHARED_FLAGS,
+    SectionSpec,
+    SharedLayout,
+    build_image,
+    decode_shared_section,
+    shared_section_template,
+)
+from firmware_loader.image import EHDR, HEADER, IFACE_ENTRY, SHARED_SECTION_VA, CacheMode, FirmwareError, FirmwareImage, IfaceFlag, load, parse
 
 MAGIC = 0xC3F13A6E
 

@@ -4,7 +4,6 @@ import logging
 
 from mali_regs.mmio import gpu_cmd_flush_caches
 
-
 RESET_COMPLETED, POWER_CHANGED_ALL, CLEAN_CACHES_COMPLETED = 1 << 8, 1 << 10, 1 << 17
 
 

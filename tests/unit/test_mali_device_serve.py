@@ -67,7 +67,7 @@ def test_serve_process_lifecycle(tmp_path):
         with Client(str(sock)) as c:
             c.negotiate()
             assert c.read32(0, GPU_ID) == 0xA8670005
-        st = subprocess.run([sys.executable, "-m", "mali_gpu", "status", "--control", f"{sock}.ctl"],
+        st = subprocess.run([sys.executable, "-m", "mali_vdev", "status", "--control", f"{sock}.ctl"],
                             capture_output=True, text=True, timeout=30)
         assert st.returncode == 0 and "Mali-G610 (GPU_ID 0xa8670005)  MCU DISABLED" in st.stdout
         proc.send_signal(signal.SIGTERM)
@@ -81,7 +81,7 @@ def test_serve_process_lifecycle(tmp_path):
 
 
 def test_serve_refuses_a_live_socket(tmp_path, mali):
-    r = subprocess.run([sys.executable, "-m", "mali_gpu", "serve", "--socket", mali.path],
+    r = subprocess.run([sys.executable, "-m", "mali_vdev", "serve", "--socket", mali.path],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "another server is listening" in r.stderr

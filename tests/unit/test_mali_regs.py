@@ -4,13 +4,32 @@ import random
 
 import pytest
 
-from mali_regs import (BLOCKS, DOORBELLS, GPU_CMD_HARD_RESET, GPU_CMD_SOFT_RESET, GPU_CONTROL,
-                       JOB_CONTROL, MALI_MMIO, MAX_AS, MCU_CONTROL, MMIO_SIZE, MMU_AS,
-                       MMU_CONTROL, NUM_DOORBELLS, PWR_CONTROL, USER, Access, Part, as_lockaddr,
-                       exception_code, exception_name, gpu_cmd_flush_caches, is_fault,
-                       regmap_for_arch)
-from mali_regs.regmap import F, R32, R64, GroupArray, RegisterArray, RegisterBlock, RegMap, flags
-
+from mali_regs import (
+    BLOCKS,
+    DOORBELLS,
+    GPU_CMD_HARD_RESET,
+    GPU_CMD_SOFT_RESET,
+    GPU_CONTROL,
+    JOB_CONTROL,
+    MALI_MMIO,
+    MAX_AS,
+    MCU_CONTROL,
+    MMIO_SIZE,
+    MMU_AS,
+    MMU_CONTROL,
+    NUM_DOORBELLS,
+    PWR_CONTROL,
+    USER,
+    Access,
+    Part,
+    as_lockaddr,
+    exception_code,
+    exception_name,
+    gpu_cmd_flush_caches,
+    is_fault,
+    regmap_for_arch,
+)
+from mali_regs.regmap import R32, R64, F, GroupArray, RegisterArray, RegisterBlock, RegMap, flags
 
 # ---------------------------------------------------------------------------------------------
 # Offsets: panthor-contract.md §2.1 / §2.4 / §2.5 and panthor_*_regs.h

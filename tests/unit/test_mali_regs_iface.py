@@ -2,10 +2,26 @@
 
 import pytest
 
-from mali_regs.csf_iface import (CS_CONTROL, CS_EVT_MASK, CS_INPUT, CS_OUTPUT, CS_REQ_MASK,
-                                 CSG_CONTROL, CSG_EVT_MASK, CSG_INPUT, CSG_OUTPUT, CSG_REQ_MASK,
-                                 GLB_CONTROL, GLB_EVT_MASK, GLB_INPUT, GLB_OUTPUT, GLB_REQ_MASK,
-                                 IFACE_BLOCKS, RINGBUF_INPUT, RINGBUF_OUTPUT)
+from mali_regs.csf_iface import (
+    CS_CONTROL,
+    CS_EVT_MASK,
+    CS_INPUT,
+    CS_OUTPUT,
+    CS_REQ_MASK,
+    CSG_CONTROL,
+    CSG_EVT_MASK,
+    CSG_INPUT,
+    CSG_OUTPUT,
+    CSG_REQ_MASK,
+    GLB_CONTROL,
+    GLB_EVT_MASK,
+    GLB_INPUT,
+    GLB_OUTPUT,
+    GLB_REQ_MASK,
+    IFACE_BLOCKS,
+    RINGBUF_INPUT,
+    RINGBUF_OUTPUT,
+)
 from mali_regs.regmap import Access
 
 # panthor-contract.md §3.3 (offset -> name within each structure)

@@ -4,8 +4,7 @@ import dataclasses
 
 import pytest
 
-from mali_regs import (DEFAULT_PROFILE, GPU_CONTROL, MALI_MMIO, PROFILES, firmware_path_for,
-                       get_profile, make_gpu_id, profile_names, split_gpu_id)
+from mali_regs import DEFAULT_PROFILE, GPU_CONTROL, MALI_MMIO, PROFILES, firmware_path_for, get_profile, make_gpu_id, profile_names, split_gpu_id
 
 # ---------------------------------------------------------------------------------------------
 # Test oracle: the drivers' rules, re-implemented from their source as data

@@ -1,7 +1,8 @@
 """The emulated MCU: boot through AS0, the GLB req/ack toggle protocol, halt, stop, reset."""
 
-from mali_gpu.driver_model import GLB_IN, GLB_OUT, JOB_GLOBAL, SHARED, Driver, glb_bits as bits
 from mali_regs import csf_iface as I
+from tests.driver_model import GLB_IN, GLB_OUT, JOB_GLOBAL, SHARED, Driver
+from tests.driver_model import glb_bits as bits
 
 
 def test_boot_publishes_the_interface(gpu):

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from mali_gpu.driver_model import Driver, Gpu, Group
 from mali_regs.mmio import MALI_MMIO
+from tests.driver_model import Driver, Gpu, Group
 
 SEEDS = range(300)
 ACCESSES = 400

@@ -2,9 +2,8 @@
 
 import pytest
 
-from mali_gpu.pagetable import MmuFault
-
-from mali_gpu.driver_model import LEAF_RW, PTE_AF, PTE_RDONLY, RAM_BASE, TRANSCFG_4K_48, Gpu, PageTables
+from mali_base.pagetable import MmuFault
+from tests.driver_model import LEAF_RW, PTE_AF, PTE_RDONLY, RAM_BASE, TRANSCFG_4K_48, Gpu, PageTables
 
 MEMATTR = 0x4C4C4C4C_8C4C8F4C
 

@@ -3,9 +3,9 @@
 import lzma
 
 import pytest
+from construct import Bytes, Int16ul, Int32ul, Int64ul, Struct
 
 from qemu import kmodules
-from construct import Bytes, Int16ul, Int32ul, Int64ul, Struct
 
 # The test's own ELF64 writer (the reader is pyelftools, in qemu.kmodules).
 Elf64Header = Struct(

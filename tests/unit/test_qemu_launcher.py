@@ -298,7 +298,7 @@ def test_debug_server_args_and_early_refusals(tmp_path):
         bootmod.debug_server_args(inject_file=tmp_path / "missing.toml")
     with pytest.raises(ValueError, match="unknown trace format"):
         bootmod.boot("true", 1, trace="x", trace_format="pcap")
-    from mali_gpu.cli import build_parser
+    from mali_vdev.cli import build_parser
     p = build_parser()
     ok = p.parse_args(["boot", "--trace", "t.mtrace", "--trace-format", "mmiotrace",
                        "--inject", "stall_csg:slot=0", "--inject", "gpu_fault",

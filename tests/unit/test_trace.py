@@ -15,14 +15,12 @@ import tracemalloc
 
 import pytest
 
-from mali_gpu.driver_model import (BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48,
-                                   probe_and_boot)
-from mali_gpu.events import Event, Kind
-from mali_trace import RingBuffer, TraceHeader, TraceWriter, load, open_trace
+from mali_base.events import Event, Kind
+from mali_trace import RingBuffer, TraceHeader, TraceWriter, formats, load, open_trace, perfetto
 from mali_trace import binary as B
-from mali_trace import formats, perfetto
 from mali_trace.decode import Decoder
 from scheduler.isa import Op, encode
+from tests.driver_model import BUF_VA, SYNC_VA, Driver, Gpu, Group, job_wrapper, mov32, mov48, probe_and_boot
 
 EXTS = {"binary": "mtrace", "jsonl": "jsonl", "mmiotrace": "mmiotrace", "perfetto": "json"}
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from mali_gpu.cli import main
-from mali_gpu.events import Kind
+from mali_base.events import Kind
 from mali_trace import load
 from mali_trace.analysis import accesses, diff
 from mali_trace.perfetto import validate
+from mali_vdev.cli import main
 
 from .test_trace import traced_run
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mali_gpu.events import Kind
+from mali_base.events import Kind
 from mali_regs.mmio import MALI_MMIO
 from mali_trace import load
 from mali_trace.perfetto import validate

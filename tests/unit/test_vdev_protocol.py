@@ -5,9 +5,9 @@ import json
 
 import pytest
 
+from vdev import pci
 from vdev import protocol as P
 from vdev.client import VfioUserError
-from vdev import pci
 
 from .conftest import ID, ID_VALUE, SCRATCH
 

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from mali_gpu.driver_model import Gpu
 from mali_gpu.watch import Watcher, parse_watch
+from tests.driver_model import Gpu
 
 
 def test_parse_watch_specs():

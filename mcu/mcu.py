@@ -13,37 +13,25 @@ No firmware code runs. What the driver observes of the real MCU is reproduced:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Callable, Protocol
 
+from mali_base.events import EventBus, IfaceBlockId, Kind
+from mali_base.faults import FaultInjector
+from mali_base.pagetable import MmuFault
+from mali_base.regfile import RegisterFile
 from mali_regs import csf_iface as I
-
-from mali_gpu.events import IfaceBlockId, Kind
-from mali_gpu.pagetable import MmuFault
+from mali_regs.enums import MCU_CONTROL_MODE, MCU_STATUS, MCU_STATUSES
+from mali_regs.mmio import JOB_IRQ_GLOBAL_IF
+from mali_regs.profiles import GpuProfile
 from vdev.dma import DmaError
 
-from .iface import IfaceBlock
-
-if TYPE_CHECKING:
-    from mali_gpu.device import MaliDevice
+from .iface import IfaceBlock, SharedSection
 
 log = logging.getLogger("mali.mcu")
 
-MCU_DISABLED, MCU_ENABLED, MCU_HALT, MCU_FATAL = 0, 1, 2, 3
-MCU_STATUS_NAMES = {0: "DISABLED", 1: "ENABLED", 2: "HALT", 3: "FATAL"}
-MCU_MODE_DISABLE = 0
-
-JOB_IRQ_GLOBAL_IF = 1 << 31
-GLB_HALT = 1 << 0
-
-# The shared-section layout Arm's images use (and ours copies), in MCU VAs.
-GLB_INPUT_VA = I.SHARED_SECTION_VA + 0x2000
-GLB_OUTPUT_VA = I.SHARED_SECTION_VA + 0x6000
-CSG_STRIDE = 0xA0
-CS_STRIDE = 0xC
-CSG_INPUT_VA, CSG_INPUT_STRIDE = I.SHARED_SECTION_VA + 0x3000, 0x80
-CSG_OUTPUT_VA, CSG_OUTPUT_STRIDE = I.SHARED_SECTION_VA + 0x7000, 0x40
-CS_INPUT_VA, CS_INPUT_STRIDE = I.SHARED_SECTION_VA + 0x3400, 0x80
-CS_OUTPUT_VA, CS_OUTPUT_STRIDE = I.SHARED_SECTION_VA + 0x7200, 0x100
+MCU_DISABLED, MCU_ENABLED, MCU_HALT, MCU_FATAL = (MCU_STATUS[n] for n in ("DISABLED", "ENABLED", "HALT", "FATAL"))
+MCU_MODE_DISABLE = MCU_CONTROL_MODE["DISABLE"]
+GLB_HALT = I.GLB_INPUT["GLB_REQ"].field("HALT").mask
 
 # What the G610's firmware reports: interface v1.1.0, instrumentation features 0x71.
 GLB_VERSION = 0x01010000
@@ -53,11 +41,26 @@ CSG_PROTM_SUSPEND_SIZE = 0x1000
 CS_FEATURE_COMPUTE, CS_FEATURE_FRAGMENT, CS_FEATURE_TILER = 1 << 16, 1 << 17, 1 << 18
 
 
+class Groups(Protocol):
+    """What the MCU hands group work to (scheduler.csg.CsgSlots)."""
+
+    def doorbell(self, slot: int) -> None: ...
+
+    def cs_doorbell(self, doorbell: int) -> None: ...
+
+
 class Mcu:
-    def __init__(self, dev: "MaliDevice"):
-        self.dev = dev
-        self.regs = dev.regs
-        p = dev.profile
+    def __init__(self, regs: RegisterFile, iface: SharedSection, job_irq, events: EventBus,
+                 faults: FaultInjector, profile: GpuProfile, groups: Groups,
+                 bus_fault: Callable[[int, str], None]):
+        self.regs = regs
+        self.iface = iface
+        self.job_irq = job_irq
+        self.events = events
+        self.faults = faults
+        self.groups = groups
+        self._bus_fault = bus_fault
+        p = profile
         self.group_num = p.csg_slots
         self.stream_num = p.cs_per_csg
         self.cs_features = ((p.cs_reg_count - 1) | p.scoreboards << 8
@@ -78,49 +81,40 @@ class Mcu:
     def _set_status(self, status: int, reason: str | None = None) -> None:
         self.fatal_reason = reason if status == MCU_FATAL else None
         if status != self.status:
-            log.info("MCU_STATUS %s -> %s", MCU_STATUS_NAMES[self.status], MCU_STATUS_NAMES[status])
+            log.info("MCU_STATUS %s -> %s", MCU_STATUSES[self.status], MCU_STATUSES[status])
             self.regs["MCU_STATUS"] = status
-            if self.dev.events.active:
-                self.dev.events.emit(Kind.MCU_STATUS, value=status)
+            if self.events.active:
+                self.events.emit(Kind.MCU_STATUS, value=status)
 
     @property
     def aspace(self):
-        return self.dev.mmu[0]
+        return self.iface.aspace
 
     def glb(self, block) -> IfaceBlock:
-        va = {"GLB_CONTROL": I.SHARED_SECTION_VA, "GLB_INPUT": GLB_INPUT_VA, "GLB_OUTPUT": GLB_OUTPUT_VA}[block.name]
-        return IfaceBlock(self.aspace, va, block)
+        return self.iface.glb(block)
 
     def csg(self, block, slot: int) -> IfaceBlock:
-        va = {"CSG_CONTROL": I.SHARED_SECTION_VA + I.CSG_CONTROL_OFFSET + slot * CSG_STRIDE,
-              "CSG_INPUT": CSG_INPUT_VA + slot * CSG_INPUT_STRIDE,
-              "CSG_OUTPUT": CSG_OUTPUT_VA + slot * CSG_OUTPUT_STRIDE}[block.name]
-        return IfaceBlock(self.aspace, va, block)
+        return self.iface.csg(block, slot)
 
     def cs(self, block, slot: int, stream: int) -> IfaceBlock:
-        n = slot * self.stream_num + stream
-        va = {"CS_CONTROL": I.SHARED_SECTION_VA + I.CSG_CONTROL_OFFSET + slot * CSG_STRIDE
-              + I.CS_CONTROL_OFFSET + stream * CS_STRIDE,
-              "CS_INPUT": CS_INPUT_VA + n * CS_INPUT_STRIDE,
-              "CS_OUTPUT": CS_OUTPUT_VA + n * CS_OUTPUT_STRIDE}[block.name]
-        return IfaceBlock(self.aspace, va, block)
+        return self.iface.cs(block, slot, stream)
 
     # -- MCU_CONTROL ---------------------------------------------------------------------
 
     def _write_control(self, reg, value, mask) -> None:
-        self.regs.values[reg] = value & mask
+        self.regs["MCU_CONTROL"] = value & mask
         mode = value & 0x3
         if mode == MCU_MODE_DISABLE:
             self._set_status(MCU_DISABLED)
             return
         if self.status == MCU_ENABLED:
-            self.regs._misuse("MCU_CONTROL=%d while the MCU is already enabled", mode)
+            self.regs.report_misuse("MCU_CONTROL=%d while the MCU is already enabled", mode)
             return
         self.boot()
 
     def boot(self) -> None:
         """Publish the interface in shared memory and report the boot."""
-        if self.dev.faults and self.dev.faults.take("mcu_boot_fail"):
+        if self.faults and self.faults.take("mcu_boot_fail"):
             log.warning("injected: the MCU does not boot")
             return
         try:
@@ -132,33 +126,33 @@ class Mcu:
             return
         self.boots += 1
         self._set_status(MCU_ENABLED)
-        self.dev.job_irq.raise_bits(JOB_IRQ_GLOBAL_IF)
+        self.job_irq.raise_bits(JOB_IRQ_GLOBAL_IF)
 
     def _publish_interface(self) -> None:
+        lay = self.iface.layout
         ctl = self.glb(I.GLB_CONTROL)
         ctl["GLB_VERSION"] = GLB_VERSION
         ctl["GLB_FEATURES"] = 0
-        ctl["GLB_INPUT_VA"] = GLB_INPUT_VA
-        ctl["GLB_OUTPUT_VA"] = GLB_OUTPUT_VA
+        ctl["GLB_INPUT_VA"] = lay.glb_input_va
+        ctl["GLB_OUTPUT_VA"] = lay.glb_output_va
         ctl["GLB_GROUP_NUM"] = self.group_num
-        ctl["GLB_GROUP_STRIDE"] = CSG_STRIDE
+        ctl["GLB_GROUP_STRIDE"] = lay.group_stride
         ctl["GLB_PERFCNT_SIZE"] = 0
         ctl["GLB_INSTR_FEATURES"] = GLB_INSTR_FEATURES
         for slot in range(self.group_num):
             c = self.csg(I.CSG_CONTROL, slot)
             c["CSG_FEATURES"] = 0
-            c["CSG_INPUT_VA"] = CSG_INPUT_VA + slot * CSG_INPUT_STRIDE
-            c["CSG_OUTPUT_VA"] = CSG_OUTPUT_VA + slot * CSG_OUTPUT_STRIDE
+            c["CSG_INPUT_VA"] = lay.csg_input_va(slot)
+            c["CSG_OUTPUT_VA"] = lay.csg_output_va(slot)
             c["CSG_SUSPEND_SIZE"] = CSG_SUSPEND_SIZE
             c["CSG_PROTM_SUSPEND_SIZE"] = CSG_PROTM_SUSPEND_SIZE
             c["CSG_STREAM_NUM"] = self.stream_num
-            c["CSG_STREAM_STRIDE"] = CS_STRIDE
+            c["CSG_STREAM_STRIDE"] = lay.stream_stride
             for stream in range(self.stream_num):
                 s = self.cs(I.CS_CONTROL, slot, stream)
-                n = slot * self.stream_num + stream
                 s["CS_FEATURES"] = self.cs_features
-                s["CS_INPUT_VA"] = CS_INPUT_VA + n * CS_INPUT_STRIDE
-                s["CS_OUTPUT_VA"] = CS_OUTPUT_VA + n * CS_OUTPUT_STRIDE
+                s["CS_INPUT_VA"] = lay.cs_input_va(slot, stream)
+                s["CS_OUTPUT_VA"] = lay.cs_output_va(slot, stream)
         log.info("MCU booted: interface v%d.%d.%d, %d CSG slots x %d streams, CS features 0x%x",
                  GLB_VERSION >> 24, (GLB_VERSION >> 16) & 0xFF, GLB_VERSION & 0xFFFF,
                  self.group_num, self.stream_num, self.cs_features)
@@ -167,13 +161,13 @@ class Mcu:
 
     def doorbell(self, index: int) -> None:
         if self.status != MCU_ENABLED:
-            log.info("doorbell %d rung while the MCU is %s: ignored", index, MCU_STATUS_NAMES[self.status])
+            log.info("doorbell %d rung while the MCU is %s: ignored", index, MCU_STATUSES[self.status])
             return
         try:
             if index == 0:
                 self._global_doorbell()
             else:
-                self.dev.cs_doorbell(index)
+                self.groups.cs_doorbell(index)
         except (MmuFault, DmaError) as e:
             self.interface_lost(e, f"while serving doorbell {index}")
 
@@ -183,7 +177,7 @@ class Mcu:
         stops too. An MMU fault was already reported on AS0; a bus error is reported here."""
         log.error("MCU lost access to the shared section %s: %s; MCU_STATUS -> FATAL", context, e)
         if isinstance(e, DmaError):
-            self.dev.bus_fault(e.iova, f"MCU {context}: {e}")
+            self._bus_fault(e.iova, f"MCU {context}: {e}")
         self._set_status(MCU_FATAL, f"lost the shared section {context}: {e}")
 
     def _global_doorbell(self) -> None:
@@ -196,24 +190,24 @@ class Mcu:
             self._set_status(MCU_HALT)
         changed = (req ^ ack) & I.GLB_REQ_MASK & ~GLB_HALT
         ping = I.GLB_INPUT["GLB_REQ"].field("PING").mask
-        if changed & ping and self.dev.faults and self.dev.faults.take("drop_ping_ack"):
+        if changed & ping and self.faults and self.faults.take("drop_ping_ack"):
             changed &= ~ping
         if changed:
             self._apply_glb_requests(inp, changed, req)
             ack = (ack & ~changed) | (req & changed)
             out["GLB_ACK"] = ack
             log.debug("GLB ack %s", I.GLB_OUTPUT["GLB_ACK"].describe(ack))
-            if self.dev.events.active:
-                self.dev.events.emit(Kind.IFACE, IfaceBlockId.GLB, ack, aux=req)
+            if self.events.active:
+                self.events.emit(Kind.IFACE, IfaceBlockId.GLB, ack, aux=req)
         db_req, db_ack = inp["GLB_DB_REQ"], out["GLB_DB_ACK"]
         slots = (db_req ^ db_ack) & ((1 << self.group_num) - 1)
         if slots:
             out["GLB_DB_ACK"] = db_ack ^ slots
             for slot in range(self.group_num):
                 if slots & (1 << slot):
-                    self.dev.csg_doorbell(slot)
+                    self.groups.doorbell(slot)
         if changed & irq_mask:
-            self.dev.job_irq.raise_bits(JOB_IRQ_GLOBAL_IF)
+            self.job_irq.raise_bits(JOB_IRQ_GLOBAL_IF)
 
     def _apply_glb_requests(self, inp: IfaceBlock, changed: int, req: int) -> None:
         bits = I.GLB_INPUT["GLB_REQ"]

@@ -7,6 +7,7 @@ offsets come from `mali_regs.csf_iface`, so logs and traces use the same names.
 
 from __future__ import annotations
 
+from mali_regs.csf_iface import SharedLayout
 from mali_regs.regmap import RegisterBlock
 
 
@@ -37,3 +38,29 @@ class IfaceBlock:
     def describe(self, name: str) -> str:
         r = self._reg(name)
         return r.describe(self[name])
+
+
+class SharedSection:
+    """The GLB/CSG/CS interface blocks at their places in the shared section (a layout from
+    mali_regs.csf_iface), reached through the MCU's address space."""
+
+    def __init__(self, address_space, layout: SharedLayout):
+        self.aspace = address_space
+        self.layout = layout
+
+    def glb(self, block: RegisterBlock) -> IfaceBlock:
+        lay = self.layout
+        va = {"GLB_CONTROL": lay.base_va, "GLB_INPUT": lay.glb_input_va, "GLB_OUTPUT": lay.glb_output_va}[block.name]
+        return IfaceBlock(self.aspace, va, block)
+
+    def csg(self, block: RegisterBlock, slot: int) -> IfaceBlock:
+        lay = self.layout
+        va = {"CSG_CONTROL": lay.base_va + lay.csg_control(slot), "CSG_INPUT": lay.csg_input_va(slot),
+              "CSG_OUTPUT": lay.csg_output_va(slot)}[block.name]
+        return IfaceBlock(self.aspace, va, block)
+
+    def cs(self, block: RegisterBlock, slot: int, stream: int) -> IfaceBlock:
+        lay = self.layout
+        va = {"CS_CONTROL": lay.base_va + lay.cs_control(slot, stream), "CS_INPUT": lay.cs_input_va(slot, stream),
+              "CS_OUTPUT": lay.cs_output_va(slot, stream)}[block.name]
+        return IfaceBlock(self.aspace, va, block)

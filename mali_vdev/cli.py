@@ -9,11 +9,10 @@ import sys
 
 
 def _serve(args) -> int:
+    from mali_base.clock import Clock
+    from mali_gpu.device import MaliDevice
     from vdev.server import Server
 
-    from .device import MaliDevice
-
-    from .clock import Clock
     device = MaliDevice(args.gpu, clock=Clock(timestamp_hz=args.timestamp_hz))
     server = Server(device, args.socket)
     try:
@@ -40,7 +39,7 @@ def _serve(args) -> int:
         if tracer is not None:
             tracer.close()
         return 2
-    from .control import ControlServer
+    from mali_gpu.control import ControlServer
     control = ControlServer(device, args.control or args.socket + ".ctl")
     control.start()
 
@@ -62,8 +61,8 @@ def _serve(args) -> int:
 
 def _arm_debugging(device, args) -> None:
     """Fault injections, watches and breaks given on the command line."""
-    from .faults import load_file, parse_spec
-    from .watch import Qmp, Watcher, parse_watch
+    from mali_base.faults import load_file, parse_spec
+    from mali_gpu.watch import Qmp, Watcher, parse_watch
     for spec in args.inject or ():
         device.inject(parse_spec(spec))
     if args.inject_file:
@@ -84,7 +83,7 @@ def _ask(args, cmd: str, render=None) -> int:
     """One control-socket request; print the answer (rendered, or as JSON)."""
     import json
 
-    from .control import request
+    from mali_gpu.control import request
     try:
         answer = request(args.control, {"cmd": cmd})
     except OSError as e:
@@ -101,7 +100,7 @@ def _continue(args) -> int:
 
 
 def _status(args) -> int:
-    from .control import format_status
+    from mali_gpu.control import format_status
     return _ask(args, "status", format_status)
 
 
@@ -140,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_serve)
 
     s.add_argument("--inject", action="append", metavar="SPEC",
-                   help="arm a fault injection, e.g. drop_ping_ack:skip=1 (see mali_gpu/faults.py); repeatable")
+                   help="arm a fault injection, e.g. drop_ping_ack:skip=1 (see mali_base/faults.py); repeatable")
     s.add_argument("--inject-file", metavar="FILE", help="TOML file with [[inject]] tables")
     s.add_argument("--watch", action="append", metavar="REG[:r|w][=VALUE]",
                    help="log every matching register access, decoded; repeatable")

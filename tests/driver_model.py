@@ -1,5 +1,8 @@
 """A small "driver model": the GPU driven as panthor drives it, without QEMU (tests, benchmarks).
 
+It lives with the tests, not in the product; bench/ imports it too. A sequence that does not
+go as panthor expects raises DriverError (never `assert`: it must hold under `python -O`).
+
 Guest RAM is a memfd mapped into the device's DMA space at the IOVA QEMU's virt machine
 uses (0x40000000), exactly as the vfio-user server would map it. Page tables are built in
 that RAM in the AArch64 LPAE format panthor's io-pgtable writes, and register accesses go
@@ -11,16 +14,15 @@ from __future__ import annotations
 import mmap
 import os
 
+from mali_base.clock import ManualClock
+from mali_gpu.device import MaliDevice
 from mali_regs import csf_iface as I
-from mali_regs.mmio import MALI_MMIO
+from mali_regs.mmio import JOB_IRQ_GLOBAL_IF, MALI_MMIO
 from scheduler.isa import Op, encode
 from vdev import protocol as P
 from vdev.device import DeviceHost
 from vdev.dma import DmaSpace
 from vdev.irq import Interrupts
-
-from .clock import ManualClock
-from .device import MaliDevice
 
 RAM_BASE = 0x40000000
 RAM_SIZE = 64 << 20
@@ -36,6 +38,10 @@ LEAF_RW = 0xF47 & ~0b11
 TRANSCFG_4K_48 = 0x420001C6  # ADRMODE_AARCH64_4K | INA_BITS(7) | PTW_MEMATTR_WB | PTW_RA
 
 
+class DriverError(RuntimeError):
+    """The device did not answer a driver sequence as panthor expects."""
+
+
 class GuestRam:
     def __init__(self, size: int = RAM_SIZE):
         self.fd = os.memfd_create("guest-ram")
@@ -47,8 +53,9 @@ class GuestRam:
     def alloc(self, size: int = 4096, align: int = 4096) -> int:
         self._next = (self._next + align - 1) & ~(align - 1)
         pa = self._next
+        if self._next + size > RAM_BASE + self.size:
+            raise DriverError(f"guest RAM exhausted: 0x{size:x} bytes more do not fit")
         self._next += size
-        assert self._next <= RAM_BASE + self.size
         return pa
 
     def write(self, pa: int, data: bytes) -> None:
@@ -136,9 +143,9 @@ class Gpu:
         os.close(self.ram.fd)
 
 
-SHARED = 0x04000000
-GLB_IN, GLB_OUT = SHARED + 0x2000, SHARED + 0x6000
-JOB_GLOBAL = 1 << 31
+SHARED = I.SHARED_SECTION_VA
+GLB_IN, GLB_OUT = I.ARM_LAYOUT.glb_input_va, I.ARM_LAYOUT.glb_output_va
+JOB_GLOBAL = JOB_IRQ_GLOBAL_IF
 
 
 def glb_bits(*names):
@@ -189,7 +196,7 @@ def probe_and_boot(gpu: Gpu) -> Driver:
     gpu.write("GPU_IRQ_MASK", 0)
     gpu.write("GPU_COMMAND", 0x101)                    # soft reset
     if not gpu.read("GPU_IRQ_RAWSTAT") & 0x100:         # RESET_COMPLETED
-        raise RuntimeError("GPU soft reset did not raise RESET_COMPLETED")
+        raise DriverError("GPU soft reset did not raise RESET_COMPLETED")
     gpu.write("GPU_IRQ_CLEAR", 0xFFFFFFFF)
     gpu.write("GPU_IRQ_MASK", 0xFFFFFFFF)
     gpu.write("MMU_IRQ_MASK", 0xFFFF)
@@ -265,7 +272,9 @@ class Group:
         gout = mcu.glb(I.GLB_OUTPUT)
         gin["GLB_DB_REQ"] = gout["GLB_DB_ACK"] ^ (1 << self.slot)
         self.d.doorbell(0)
-        assert (ci["CSG_REQ"] ^ co["CSG_ACK"]) & I.CSG_REQ_MASK == 0  # acked at once
+        pending = (ci["CSG_REQ"] ^ co["CSG_ACK"]) & I.CSG_REQ_MASK
+        if pending:  # the MCU acknowledges CSG requests within the doorbell write
+            raise DriverError(f"CSG{self.slot} requests 0x{pending:x} not acknowledged")
 
     def submit(self, instrs, stream=0, ring_doorbell=True):
         pa = self.pa[RING_VA] + stream * RING_SIZE

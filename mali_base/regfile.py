@@ -48,7 +48,8 @@ class RegisterFile:
         reg = self.regmap[name]
         self.values[reg] = value & reg.mask
 
-    def _misuse(self, msg: str, *args) -> None:
+    def report_misuse(self, msg: str, *args) -> None:
+        """Log driver misuse (a block's own check failed) with the count tests read."""
         self.misuse += 1
         log.warning("driver misuse: " + msg, *args)
 
@@ -61,11 +62,11 @@ class RegisterFile:
     def read32(self, offset: int) -> int:
         hit = self._index.get(offset)
         if hit is None:
-            self._misuse("read of unmapped offset 0x%05x", offset)
+            self.report_misuse("read of unmapped offset 0x%05x", offset)
             return 0
         reg, part = hit
         if not reg.access.readable:
-            self._misuse("read of write-only %s", reg.part_name(part))
+            self.report_misuse("read of write-only %s", reg.part_name(part))
             return 0
         v = self._value(reg)
         return (v >> 32) & 0xFFFFFFFF if part is Part.HI else v & 0xFFFFFFFF
@@ -73,7 +74,7 @@ class RegisterFile:
     def write32(self, offset: int, value: int) -> None:
         hit = self._index.get(offset)
         if hit is None:
-            self._misuse("write 0x%08x to unmapped offset 0x%05x", value, offset)
+            self.report_misuse("write 0x%08x to unmapped offset 0x%05x", value, offset)
             return
         reg, part = hit
         shift = 32 if part is Part.HI else 0
@@ -84,7 +85,7 @@ class RegisterFile:
         if hit is not None and hit[0].width == 64 and hit[1] is Part.LO:
             reg = hit[0]
             if not reg.access.readable:
-                self._misuse("read of write-only %s", reg.full_name)
+                self.report_misuse("read of write-only %s", reg.full_name)
                 return 0
             return self._value(reg)
         return self.read32(offset) | self.read32(offset + 4) << 32
@@ -99,7 +100,7 @@ class RegisterFile:
 
     def _write(self, reg: Register, value: int, mask: int, shown: str) -> None:
         if reg.access is Access.RO:
-            self._misuse("write 0x%x to read-only %s", value & mask, shown)
+            self.report_misuse("write 0x%x to read-only %s", value & mask, shown)
             return
         mask &= reg.mask
         hook = self._write_hooks.get(reg)
@@ -120,7 +121,7 @@ class RegisterFile:
         if width == 8:
             return self.read64(offset)
         word = offset & ~3
-        self._misuse("%d-byte read inside %s", width, self.regmap.name_of(word))
+        self.report_misuse("%d-byte read inside %s", width, self.regmap.name_of(word))
         return (self.read32(word) >> (8 * (offset - word))) & ((1 << (8 * width)) - 1)
 
     def write(self, offset: int, width: int, value: int) -> None:
@@ -130,7 +131,7 @@ class RegisterFile:
             self.write64(offset, value)
         else:
             word = offset & ~3
-            self._misuse("%d-byte write 0x%x inside %s (applied as read-modify-write)",
+            self.report_misuse("%d-byte write 0x%x inside %s (applied as read-modify-write)",
                          width, value, self.regmap.name_of(word))
             shift = 8 * (offset - word)
             mask = ((1 << (8 * width)) - 1) << shift

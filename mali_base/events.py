@@ -59,20 +59,30 @@ Sink = Callable[[Event], None]
 
 
 class EventBus:
+    """Sinks run in the emitting thread, under the bus lock (and usually the device lock):
+    a sink must be quick — one that writes files buffers and hands the writing to a thread
+    of its own. attach/detach replace the sink tuple, so an emit in flight keeps the
+    tuple it started with."""
+
     def __init__(self):
-        self._sinks: list[Sink] = []
+        self._sinks: tuple[Sink, ...] = ()
         self._seq = 0
         self._lock = threading.Lock()
+        self._attach_lock = threading.Lock()  # not the emit lock: a sink may detach itself
         self.t0_ns = time.monotonic_ns()  # event times are relative to this monotonic instant
         self.active = False
 
     def attach(self, sink: Sink) -> None:
-        self._sinks.append(sink)
-        self.active = True
+        with self._attach_lock:
+            self._sinks = self._sinks + (sink,)
+            self.active = True
 
     def detach(self, sink: Sink) -> None:
-        self._sinks.remove(sink)
-        self.active = bool(self._sinks)
+        with self._attach_lock:
+            sinks = list(self._sinks)
+            sinks.remove(sink)  # ValueError if it was never attached, as before
+            self._sinks = tuple(sinks)
+            self.active = bool(sinks)
 
     def emit(self, kind: Kind, addr: int = 0, value: int = 0, width: int = 0, slot: int = -1,
              stream: int = -1, aux: int = 0) -> None:

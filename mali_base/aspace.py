@@ -1,0 +1,94 @@
+"""An address space: GPU virtual addresses translated to guest memory, with a per-page TLB.
+
+Every GPU-side access to guest memory goes through one of these, so every fault is raised
+— and reported to the driver through `report_fault` — in one place. The MMU block owns the
+sixteen address spaces and their registers; the MCU and the CS interpreter get the ones they
+use and nothing else of the device.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from vdev.dma import DmaSpace
+
+from .faults import FaultInjector
+from .pagetable import ACCESS_READ, ACCESS_WRITE, TRANSLATION_FAULT_0, AsConfig, MmuFault, Translation, walk
+
+
+class AddressSpace:
+    def __init__(self, index: int, report_fault: Callable[["AddressSpace", MmuFault], None],
+                 faults: FaultInjector):
+        self.index = index
+        self.config = AsConfig()
+        self.memory: DmaSpace | None = None  # guest RAM, once the client has mapped it
+        self._report_fault = report_fault
+        self._faults = faults
+        self._tlb: dict[int, Translation] = {}
+        self.faults = 0
+        self.stuck = False  # injected: AS_STATUS keeps reading AS_ACTIVE
+
+    def invalidate(self) -> None:
+        self._tlb.clear()
+
+    def translate(self, va: int, access: int = ACCESS_READ) -> int:
+        """Physical address of `va`, or raise MmuFault after reporting it to the driver."""
+        if self._faults:
+            self._injected_fault(va, access)
+        page = va >> 12
+        t = self._tlb.get(page)
+        if t is None or (access == ACCESS_WRITE and not t.writable):
+            try:
+                t = walk(self.memory, self.config, va, access)
+            except MmuFault as fault:
+                self._report_fault(self, fault)
+                raise
+            if t.size == 4096:
+                self._tlb[page] = t
+            else:
+                for p in range(t.va_page >> 12, min((t.va_page + t.size) >> 12, page + 512)):
+                    self._tlb[p] = t
+        return t.pa(va)
+
+    def _injected_fault(self, va: int, access: int) -> None:
+        faults = self._faults
+        for inj in faults.find("mmu_fault"):
+            start = inj.params.get("va", 0)
+            if inj.params.get("as", self.index) == self.index and start <= va < start + inj.params.get("size", 4096):
+                if faults.take("mmu_fault", **{"as": self.index, "va": start}):
+                    fault = MmuFault(TRANSLATION_FAULT_0 + 3, va, access, "injected translation fault")
+                    self._report_fault(self, fault)
+                    raise fault
+
+    def _chunks(self, va: int, size: int, access: int):
+        while size > 0:
+            n = min(size, 4096 - (va & 0xFFF))
+            yield self.translate(va, access), n
+            va += n
+            size -= n
+
+    def read(self, va: int, size: int, access: int = ACCESS_READ) -> bytes:
+        dma = self.memory
+        if (va & 0xFFF) + size <= 4096:  # within one page: one translation
+            return dma.read(self.translate(va, access), size)
+        return b"".join(dma.read(pa, n) for pa, n in self._chunks(va, size, access))
+
+    def write(self, va: int, data: bytes) -> None:
+        dma = self.memory
+        chunks = list(self._chunks(va, len(data), ACCESS_WRITE))  # translate all before writing
+        pos = 0
+        for pa, n in chunks:
+            dma.write(pa, data[pos:pos + n])
+            pos += n
+
+    def read_u32(self, va: int) -> int:
+        return int.from_bytes(self.read(va, 4), "little")
+
+    def read_u64(self, va: int) -> int:
+        return int.from_bytes(self.read(va, 8), "little")
+
+    def write_u32(self, va: int, value: int) -> None:
+        self.write(va, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+
+    def write_u64(self, va: int, value: int) -> None:
+        self.write(va, (value & (1 << 64) - 1).to_bytes(8, "little"))
