@@ -31,6 +31,11 @@ import libfdt
 GPU_BASE = 0x10000000
 GPU_SIZE = 0x200000          # 2 MiB, the size of the server's BAR0
 GPU_CLOCK_HZ = 800_000_000
+# The GPU's operating points: RK3588's Mali-G610 table (300 MHz to 1 GHz), so devfreq has
+# frequencies to move between under load. The clock is a fixed-clock (nothing in the guest
+# can program a clock the server would see), so clk_set_rate() keeps 800 MHz: devfreq's
+# target and trans_stat follow the load, cur_freq stays at the clock's rate.
+GPU_OPPS_HZ = tuple(range(300_000_000, 1_000_000_001, 100_000_000))
 GPU_SLOT = 1                 # PCI device number the launcher gives the vfio-user function
 PCI_INTA = 1
 IRQ_TYPE_EDGE_RISING = 1     # GIC interrupt specifier flags (dt-bindings/interrupt-controller/irq.h)
@@ -194,7 +199,7 @@ def _max_phandle(root: Node) -> int:
 
 def glue_nodes(info: GlueInfo, first_phandle: int) -> dict[str, dict[str, bytes]]:
     """The nodes the glue adds under / (path -> properties), in order: the GPU's clock,
-    the GPU at the freed 2 MiB, and its OPP table."""
+    the GPU at the freed 2 MiB, and its OPP table (lowest frequency first)."""
     clk, opp = first_phandle, first_phandle + 1
     irq = _cells(info.irq_spec)
     return {
@@ -213,8 +218,8 @@ def glue_nodes(info: GlueInfo, first_phandle: int) -> dict[str, dict[str, bytes]
             "status": _strings("okay")},
         f"/gpu@{GPU_BASE:x}/opp-table": {
             "compatible": _strings("operating-points-v2"), "phandle": _cells([opp])},
-        f"/gpu@{GPU_BASE:x}/opp-table/opp-{GPU_CLOCK_HZ}": {
-            "opp-hz": GPU_CLOCK_HZ.to_bytes(8, "big")},
+        **{f"/gpu@{GPU_BASE:x}/opp-table/opp-{hz}": {"opp-hz": hz.to_bytes(8, "big")}
+           for hz in GPU_OPPS_HZ},
     }
 
 
@@ -232,10 +237,12 @@ def patch_dtb(blob: bytes, slot: int = GPU_SLOT) -> tuple[bytes, str]:
     pci = fdt.path_offset(info.pcie_path)
     fdt.setprop(pci, "ranges", _cells(info.new_ranges))
     fdt.setprop(pci, "interrupt-map", _cells(info.new_imap))
-    for path, props in nodes.items():
+    # libfdt adds a node before its siblings: parents first, each one's children in reverse
+    order = sorted(reversed(list(nodes)), key=lambda path: path.count("/"))
+    for path in order:
         parent, _, name = path.rpartition("/")
         off = fdt.add_subnode(fdt.path_offset(parent or "/"), name)
-        for prop, value in props.items():
+        for prop, value in nodes[path].items():
             fdt.setprop(off, prop, value)
     fdt.pack()
     out = bytes(fdt.as_bytearray())

@@ -83,7 +83,10 @@ def test_patched_tree_has_gpu_node_clock_and_opp():
     assert clk.strings("compatible") == ["fixed-clock"] and clk.cell("clock-frequency") == 800_000_000
     opp = dt.phandle_node(root, gpu.cell("operating-points-v2"))
     assert opp.strings("compatible") == ["operating-points-v2"]
-    assert int.from_bytes(opp.children[0].props["opp-hz"], "big") == 800_000_000
+    # RK3588's GPU table: 300 MHz to 1 GHz in 100 MHz steps, the clock's 800 MHz among them
+    hz = [int.from_bytes(c.props["opp-hz"], "big") for c in opp.children]
+    assert hz == [f * 100_000_000 for f in range(3, 11)]
+    assert [c.name for c in opp.children] == [f"opp-{f}" for f in hz]
     pcie = node(root, "/pcie@10000000")
     assert pcie.cells("ranges")[7:14] == [0x2000000, 0, 0x10200000, 0, 0x10200000, 0, 0x2edf0000]
     # the rest of QEMU's tree is kept
