@@ -42,6 +42,10 @@
  *                        group on a new VM works
  *   job-hang             SYNC_WAIT forever: the driver's job timeout, TIMEDOUT, then a new
  *                        group works
+ *   loops [N] [ITER] [--priority P] [--rt-after-ms T]
+ *                        N groups each running a counted loop of ITER iterations at
+ *                        once; optionally a REALTIME group T ms later: exact counts,
+ *                        per-group fence times, whether the real-time group came first
  *   jobs [N] [--depth D] N jobs in a row on one queue (D in flight): jobs/s and
  *                        submission-to-signal latency percentiles
  *   cs-encode            the encoders' words for a set of operands (no device; unit tests)
@@ -545,6 +549,7 @@ struct pt_queue_create {
 #define PT_GROUP_PRIORITY_LOW 0
 #define PT_GROUP_PRIORITY_MEDIUM 1
 #define PT_GROUP_PRIORITY_HIGH 2
+#define PT_GROUP_PRIORITY_REALTIME 3
 
 struct pt_group_create {
 	struct pt_obj_array queues;
@@ -1852,6 +1857,114 @@ out:
 }
 
 /*
+ * loops: N groups, each one counted loop of ITER iterations (ADD_IMM32/BRANCH, about
+ * 3 * ITER instructions) storing its count, submitted together at one priority; with
+ * --rt-after-ms T one more group at REALTIME priority is submitted T ms later. Every
+ * count must be exact; each group's fence time (since the first submit) is printed, and
+ * `rt_first=1` when the real-time group finished before every other group.
+ */
+static void cs_counted_loop(struct cs_buf *b, uint64_t va, uint32_t iter)
+{
+	cs_emit(b, cs_move32(1, 0));
+	cs_emit(b, cs_move32(R_CNT, iter));
+	cs_emit(b, cs_add_imm32(1, 1, 1));              /* loop: r1 += 1 */
+	cs_emit(b, cs_add_imm32(R_CNT, R_CNT, -1));     /*       r3 -= 1 */
+	cs_emit(b, cs_branch(CS_NE, R_CNT, -3));        /*       while r3 != 0 */
+	cs_emit(b, cs_move48(R_ADDR2, va));
+	cs_emit(b, cs_ldst(CS_STORE_MULTIPLE, 1, R_ADDR2, 1, 0));
+	cs_emit(b, cs_wait(SB_ALL));
+	cs_flush_all(b);
+}
+
+static int cmd_loops(int fd, int argc, char **argv)
+{
+	uint64_t pos[2] = { 9, 100000 }, rt_after_ms = 0, prio = PT_GROUP_PRIORITY_LOW;
+	uint64_t timeout_ms = 120000;
+	const struct opt opts[] = { { "--rt-after-ms", &rt_after_ms }, { "--priority", &prio },
+				    { "--timeout-ms", &timeout_ms }, { NULL, NULL } };
+	uint32_t groups[MAX_GROUPS + 1], syncs[MAX_GROUPS + 1], state;
+	uint64_t t0, done[MAX_GROUPS + 1];
+	struct job jobs[MAX_GROUPS + 1];
+	unsigned npos, i, n, total, created = 0, prepared = 0, right = 0, bad = 0, rt_first = 1;
+	struct session s;
+	int e = 0, e2;
+
+	if ((e = parse_opts("loops", argc, argv, opts, pos, 2, &npos)))
+		return e;
+	n = (unsigned)pos[0];
+	if (!n || n > MAX_GROUPS || !pos[1] || pos[1] > 0x7fffffff || prio > PT_GROUP_PRIORITY_HIGH) {
+		fprintf(stderr, "loops: N must be 1..%d, ITER 1..2^31-1, --priority 0..2\n", MAX_GROUPS);
+		return EINVAL;
+	}
+	total = n + (rt_after_ms ? 1 : 0);
+	if ((e = session_open(fd, &s, 0, SESSION_VA, SESSION_SIZE)))
+		return e;
+	printf("loops=%u iter=%" PRIu64 " priority=%" PRIu64 " rt=%d\n", n, pos[1], prio,
+	       rt_after_ms != 0);
+	for (i = 0; i < total; i++) {
+		struct cs_buf b = { .n = 0 };
+		uint8_t pr = i < n ? (uint8_t)prio : PT_GROUP_PRIORITY_REALTIME;
+
+		*session_u32(&s, 4 * i) = 0;
+		cs_counted_loop(&b, s.va + 4 * i, (uint32_t)pos[1]);
+		if ((e = job_prepare(&s, &b, &jobs[i])))
+			goto out;
+		prepared++;
+		syncs[i] = jobs[i].syncobj;
+		if ((e = group_create(&s, 1, 0x1000, pr, &groups[i])))
+			goto out;
+		created++;
+	}
+	t0 = now_ns();
+	for (i = 0; i < n; i++)
+		if ((e = job_submit(&s, groups[i], 0, &jobs[i])))
+			goto out;
+	if (rt_after_ms) {
+		sleep_s(rt_after_ms / 1000.0);
+		if ((e = job_submit(&s, groups[n], 0, &jobs[n])))
+			goto out;
+	}
+	e = syncobj_wait(fd, syncs, total, timeout_ms * 1000000ull);
+	printf("all_signalled=%d\n", e == 0);
+	printf("elapsed_ms=%" PRIu64 "\n", (now_ns() - t0) / 1000000);
+	if (e)
+		goto out;
+	for (i = 0; i < total; i++) {
+		int32_t st = 0;
+		uint32_t got = *session_u32(&s, 4 * i);
+		const char *who = i < n ? "group" : "rt";
+
+		done[i] = 0;
+		if (syncobj_fence_status(fd, syncs[i], &st, &done[i]) || st != 1)
+			bad++;
+		if (group_get_state(fd, groups[i], &state, NULL) || state)
+			bad++;
+		right += got == pos[1];
+		printf("%s.%u.count=%u\n", who, i, got);
+		printf("%s.%u.done_ms=%" PRId64 "\n", who, i,
+		       done[i] ? (int64_t)(done[i] - t0) / 1000000 : -1);
+	}
+	if (rt_after_ms) {
+		for (i = 0; i < n; i++)
+			if (done[i] <= done[n])
+				rt_first = 0;
+		printf("rt_first=%u\n", rt_first);
+	}
+	printf("counts_right=%u\n", right);
+	printf("bad=%u\n", bad);
+	if (right != total || bad)
+		e = EIO;
+out:
+	for (i = 0; i < created; i++) {
+		e2 = group_destroy(fd, groups[i]);
+		e = e ? e : e2;
+	}
+	for (i = 0; i < prepared; i++)
+		job_release(&s, &jobs[i]);
+	return finish(&s, e);
+}
+
+/*
  * job-fault: a job stores to an unmapped VA. Its fence must carry an error, the group
  * must report FATAL_FAULT; then a group on a new VM of the same device must work.
  */
@@ -2156,6 +2269,7 @@ static const struct command {
 	{ "job-loop", cmd_job_loop, "job-loop [N]", 0 },
 	{ "job-sync-chain", cmd_job_sync_chain, "job-sync-chain [--delay-ms MS]", 0 },
 	{ "groups", cmd_groups, "groups [N] [--spin ITERATIONS] [--release 0|1] [--delay-ms MS]", 0 },
+	{ "loops", cmd_loops, "loops [N] [ITER] [--priority 0-2] [--rt-after-ms MS] [--timeout-ms MS]", 0 },
 	{ "job-fault", cmd_job_fault, "job-fault [--offset BYTES]", 0 },
 	{ "job-hang", cmd_job_hang, "job-hang [--timeout-ms MS]", 0 },
 	{ "jobs", cmd_jobs, "jobs [N] [--depth D]", 0 },
