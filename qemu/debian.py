@@ -8,6 +8,8 @@ name; versions are whatever the archive has now and are reported back to the cal
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -217,6 +219,28 @@ class AptRoot:
                 alts = [re.split(r"[\s(:]", a.strip(), maxsplit=1)[0] for a in group.split("|")]
                 groups.append(alts)
         return groups
+
+    def snapshot(self) -> str:
+        """Identity of the archive state the package lists describe: a digest of their
+        Release files (a new `apt-get update` that brings new lists changes it)."""
+        lists = self.root / "var/lib/apt/lists"
+        h = hashlib.sha256()
+        for f in sorted(lists.glob("*Release")):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        return h.hexdigest()[:16]
+
+    def resolve_cached(self, names: list[str]) -> tuple[list[Package], bool]:
+        """`resolve()`, remembered by names and archive snapshot: (packages, from cache)."""
+        key = cache.key_of(sorted(set(names)), self.suite, self.arch, self.snapshot(), "v1")
+        path = cache.cache_root() / "resolved" / f"{key}.json"
+        try:
+            return [Package(**p) for p in json.loads(path.read_text())], True
+        except (OSError, ValueError, TypeError):
+            pass
+        pkgs = self.resolve(names)
+        with cache.atomic_file(path) as tmp:
+            tmp.write_text(json.dumps([p.__dict__ for p in pkgs]))
+        return pkgs, False
 
     def resolve(self, names: list[str]) -> list[Package]:
         """The packages apt's own solver would install for `names` on an empty system.

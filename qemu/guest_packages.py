@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 from qemu import cache, debian
@@ -82,19 +83,20 @@ def packages_archive(names: list[str], apt: debian.AptRoot | None = None) -> Pat
         return None
     apt = apt or debian.AptRoot.default()
     apt.ensure_updated()
-    cache.step(f"resolving guest packages: {', '.join(names)}")
+    t0 = time.monotonic()
     try:
-        pkgs = apt.resolve(names)
+        pkgs, cached = apt.resolve_cached(names)
     except RuntimeError as e:
         raise RuntimeError(f"cannot resolve --guest-packages {','.join(names)} in Debian "
                            f"{apt.suite}/{apt.arch}: {e}") from None
     if not pkgs:
         raise RuntimeError(f"apt selected nothing to install for {names}")
+    cache.step(f"guest packages {', '.join(names)}: {len(pkgs)} with dependencies, resolved "
+               f"{'from the cache' if cached else 'by apt'} in {time.monotonic() - t0:.2f} s")
     key = cache.key_of(sorted((p.name, p.version, p.arch) for p in pkgs),
                        cache.file_digest(Path(__file__)))
     out = cache.cache_root() / "initramfs" / f"packages-{key}.cpio"
     if out.exists():
-        cache.step(f"guest packages ({len(pkgs)} with dependencies) from the cache")
         return out
     cache.step(f"{len(pkgs)} packages with dependencies: "
                + " ".join(f"{p.name}={p.version}" for p in pkgs))

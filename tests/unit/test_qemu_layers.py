@@ -231,17 +231,19 @@ def test_package_tree_keeps_links_modes_and_never_replaces_merged_dirs(tmp_path)
 
 
 def test_packages_archive_uses_apt_resolution(tmp_path, monkeypatch):
-    """Resolution/download are apt's; the archive holds every resolved package's files."""
+    """Resolution/download are apt's; the archive holds every resolved package's files;
+    the resolution is remembered for the same names and archive snapshot."""
     from qemu import debian
 
-    class FakeApt:
-        suite, arch = "sid", "arm64"
+    class FakeApt(debian.AptRoot):
+        resolved = 0
 
         def ensure_updated(self):
             pass
 
         def resolve(self, names):
             assert names == ["tool"]
+            FakeApt.resolved += 1
             return [debian.Package("libdep", "1", "arm64", "pool/l/libdep_1_arm64.deb"),
                     debian.Package("tool", "2", "arm64", "pool/t/tool_2_arm64.deb")]
 
@@ -254,11 +256,20 @@ def test_packages_archive_uses_apt_resolution(tmp_path, monkeypatch):
         (d / f"{pkg.name}.so").write_bytes(pkg.version.encode())
         return tmp_path / "trees" / pkg.name
 
+    apt = FakeApt(tmp_path / "apt", "http://deb.example/debian")
+    lists = tmp_path / "apt/var/lib/apt/lists"
+    lists.mkdir(parents=True)
+    (lists / "deb_dists_sid_InRelease").write_text("Date: Tue, 01 Dec 2026 08:00:00 UTC\n")
     monkeypatch.setattr(guest_packages, "unpacked", fake_unpacked)
-    out = guest_packages.packages_archive(["tool"], apt=FakeApt())
+    out = guest_packages.packages_archive(["tool"], apt=apt)
     e = entries(out)
     assert e["usr/lib/libdep.so"].data == b"1" and e["usr/lib/tool.so"].data == b"2"
-    assert guest_packages.packages_archive([], apt=FakeApt()) is None
+    assert guest_packages.packages_archive([], apt=apt) is None
+    assert guest_packages.packages_archive(["tool"], apt=apt) == out
+    assert FakeApt.resolved == 1                      # the second boot asks apt nothing
+    (lists / "deb_dists_sid_InRelease").write_text("Date: Wed, 02 Dec 2026 08:00:00 UTC\n")
+    assert guest_packages.packages_archive(["tool"], apt=apt) == out
+    assert FakeApt.resolved == 2                      # a new snapshot: apt decides again
 
 
 # --- user kernels -----------------------------------------------------------------------
