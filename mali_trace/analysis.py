@@ -308,6 +308,8 @@ class Access:
     text: str = ""      # the decoded write ("GPU_COMMAND = SOFT_RESET ..."); "" for reads
 
     def line(self) -> str:
+        if self.text:   # a write with its decoded fields (a command says what it does)
+            return f"W {self.text}"
         return f"{'W' if self.write else 'R'} {self.reg} = 0x{self.value:0{self.width * 2}x}"
 
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
 from qemu import assets as guest_assets
-from qemu import cache, devicetree, initramfs, kmodules, qemu_binary, tools
+from qemu import added_files, cache, devicetree, initramfs, kmodules, qemu_binary, tools
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
@@ -72,6 +72,7 @@ class Prepared:
     layers: list[Path] = field(default_factory=list)  # tools, guest packages (appended)
     cpu: str = CPU
     guest_packages: list[str] = field(default_factory=list)
+    memory_mb: int = MEM_MB             # what `machine` and `dtb` were made for
 
 
 @dataclass
@@ -275,7 +276,9 @@ class BootOptions:
     at the GPU's firmware path; `corrupt_firmware` (magic|version|truncate|flags) puts a
     spoiled image there and the good one under /lib/firmware/mali-good/ (qemu/firmware.py).
     `kernel`/`modules`/`guest_packages` go to `setup()` when no `Prepared` is given
-    (`kernel="built[:VERSION]"`: a kernel of `mali-vdev kernel build`). `timestamp_hz`
+    (`kernel="built[:VERSION]"`: a kernel of `mali-vdev kernel build`). `add`: host files
+    and trees at guest paths (`HOST:GUEST`, qemu/added_files.py); `memory_mb`: guest RAM
+    (default: enough for the initramfs, at least 1 GiB; too little is refused). `timestamp_hz`
     overrides the server's GPU timestamp frequency (default: the guest CPU's counter
     frequency, which is what it must be).
 
@@ -297,6 +300,8 @@ class BootOptions:
     kernel: Path | str | None = None
     modules: Path | None = None
     guest_packages: list[str] | str | None = None
+    add: Sequence[str] = ()             # HOST_PATH:GUEST_PATH, files and trees
+    memory_mb: int | None = None        # default: enough for what the initramfs carries
     timestamp_hz: int | None = None
     trace: Path | str | None = None
     trace_format: str = "binary"
@@ -351,6 +356,9 @@ class BootPlan:
     server_args: list[str]          # for `mali-vdev serve` (the sockets are added at start)
     cmdline: str
     trace: Path | None
+    memory_mb: int = MEM_MB
+    machine: list[str] = field(default_factory=list)
+    dtb: Path | None = None
 
 
 def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
@@ -363,23 +371,32 @@ def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
     fw = fw_layer.firmware_archive(o.firmware, profile, p.assets)
     bad_fw = (fw_layer.corrupt_archive(o.corrupt_firmware, o.firmware, profile, p.assets)
               if o.corrupt_firmware else None)
-    layers = [*([fw] if fw else []), *([bad_fw] if bad_fw else []), *p.layers]
+    added = added_files.added_archive(list(o.add))
+    layers = [*([fw] if fw else []), *([bad_fw] if bad_fw else []), *p.layers,
+              *([added] if added else [])]
     trace = Path(o.trace).absolute() if o.trace else None
     server = [*o.server_args, "--gpu", profile.key, "--timestamp-hz", str(ts_hz),
               *debug_server_args(trace, o.trace_format, o.inject, o.inject_file,
                                  o.watch_regs, o.break_regs)]
+    carried = sum(f.stat().st_size for f in (p.initramfs, *layers) if f.exists())
+    memory = added_files.guest_memory_mb(carried, o.memory_mb)
+    machine, dtb = p.machine, p.dtb
+    if memory != p.memory_mb:   # the DTB describes the RAM: QEMU's own, for this size
+        machine = machine_args(p.cpu, SMP, memory)
+        dtb = devicetree.build_dtb(p.qemu, [*machine, *serial_args("null", "null")],
+                                   cache.cache_root() / "dtb")
     return BootPlan(profile, ts_hz, layers, server, kernel_cmdline(o.driver, o.extra_append),
-                    trace)
+                    trace, memory, machine, dtb)
 
 
 def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: Path,
               use_qmp: bool) -> list[str]:
     """QEMU's command line: the machine, both UARTs, kernel/initrd/DTB and our device."""
-    return [*p.machine, *serial_args("stdio", f"unix:{p.qemu.path(out_sock)}"),
+    return [*(plan.machine or p.machine), *serial_args("stdio", f"unix:{p.qemu.path(out_sock)}"),
             "-monitor", "none", "-no-reboot",
             *(s.qmp_args() if use_qmp else []),
             "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
-            "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(p.dtb, s.scratch),
+            "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(plan.dtb or p.dtb, s.scratch),
             "-append", plan.cmdline,
             "-device", vfio_user_device(p.qemu, s.socket)]
 
@@ -431,7 +448,8 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
         listener.listen(1)
         args = qemu_args(p, plan, s, initrd, out_sock, use_qmp)
         cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}: "
-                   f"{plan.profile.name}, driver {o.driver}, {o.firmware} firmware"
+                   f"{plan.profile.name}, driver {o.driver}, {o.firmware} firmware, "
+                   f"{plan.memory_mb} MiB RAM"
                    f"{f' ({o.corrupt_firmware} corrupted)' if o.corrupt_firmware else ''}, "
                    f"timestamp {plan.timestamp_hz} Hz")
         t0 = time.monotonic()
@@ -478,6 +496,12 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
             pauses=pause.pauses,
             watched={**(cwatcher.seen if cwatcher else {}), **(watcher.seen if watcher else {})})
     result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
+    m = re.search(r"Initramfs unpacking failed: (.*)", result.console_log)
+    if m:   # the guest runs on with part of its files: whatever it did next is misleading
+        carried = sum(f.stat().st_size for f in (p.initramfs, *plan.layers) if f.exists())
+        failure = (f"the guest could not unpack its initramfs ({m.group(1).strip()}; "
+                   f"{carried >> 20} MiB in {plan.memory_mb} MiB of RAM): pass --memory "
+                   f"{max(plan.memory_mb * 2, added_files.memory_needed_mb(carried))}")
     if failure is not None:
         raise BootError(_explain(failure, result), result)
     return result
@@ -694,6 +718,12 @@ def _add_guest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guest-packages", action="append", metavar="PKG,...",
                         help="add these Debian sid arm64 packages and their dependencies to "
                              "the guest (repeatable)")
+    parser.add_argument("--add", action="append", default=[], metavar="HOST_PATH:GUEST_PATH",
+                        help="put a host file or tree at GUEST_PATH in the guest's initramfs "
+                             "(modes and symlinks kept; repeatable)")
+    parser.add_argument("--memory", type=int, metavar="MB",
+                        help="guest RAM in MiB (default: enough for what the initramfs "
+                             "carries, at least 1024)")
 
 
 def _print_console(line: str) -> None:
@@ -712,6 +742,7 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
         args.guest_cmd, args.timeout, gpu=args.gpu, driver=args.driver or "panthor",
         firmware=args.firmware, kernel=args.kernel, modules=args.modules,
         guest_packages=args.guest_packages, log_dir=args.log_dir, keep_logs=args.keep_logs,
+        add=getattr(args, "add", None) or (), memory_mb=getattr(args, "memory", None),
         trace=getattr(args, "trace", None),
         trace_format=getattr(args, "trace_format", "binary"),
         inject=getattr(args, "inject", None) or (),
@@ -720,6 +751,10 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
         break_regs=getattr(args, "break_regs", None) or (),
         corrupt_firmware=getattr(args, "corrupt_firmware", None))
     o.check()
+    for spec in o.add:
+        added_files.parse_spec(spec)     # a bad --add fails before anything is fetched
+    if o.memory_mb is not None and o.memory_mb < 256:
+        raise ValueError(f"--memory {o.memory_mb}: at least 256 MiB")
     is_built = o.kernel is not None and str(o.kernel).startswith("built")
     if not is_built and (o.kernel is None) != (o.modules is None):
         raise RuntimeError("--kernel and --modules go together")

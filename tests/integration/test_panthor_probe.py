@@ -41,7 +41,10 @@ BAD = re.compile(r"\*ERROR\*|time(d)?[ -]?out|fail|\breset|fault|unhandled|fatal
                  r"not allowed|unusable|corrupt|\berror -?E[A-Z]+|"
                  r"WARNING:|BUG:|Oops|Call trace|Internal error|Kernel panic", re.I)
 # Benign: the virt machine's DT gives the GPU no regulator (panthor goes on without one).
-ALLOWED = [re.compile(r"error -ENODEV: _opp_set_regulators: no regulator \(mali\) found")]
+ALLOWED = [re.compile(r"error -ENODEV: _opp_set_regulators: no regulator \(mali\) found"),
+           # mali-vdev's own small kernels have no thermal framework: panthor says so at
+           # info level and goes on (panthor_devfreq.c)
+           re.compile(r"\] Failed to register cooling device$")]
 
 QUERY_SCRIPT = """
 run() {  # run NAME CMD...: CMD's output with NAME. in front of each line, then its status
