@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
-from qemu import assets as guest_assets
 from qemu import added_files, cache, devicetree, initramfs, kmodules, qemu_binary, tools
+from qemu import assets as guest_assets
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
 from qemu.console import OUT, ConsoleMonitor
