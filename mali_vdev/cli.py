@@ -109,6 +109,11 @@ def _boot(args) -> int:
     return run_boot(args)
 
 
+def _shell(args) -> int:
+    from qemu.boot import run_shell
+    return run_shell(args)
+
+
 def _setup(args) -> int:
     from qemu.boot import run_setup
     return run_setup(args)
@@ -163,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError as e:  # keep `serve` usable if the guest side is broken
         b.set_defaults(import_error=str(e))
     b.set_defaults(func=_boot)
+
+    sh = sub.add_parser("shell", help="boot the guest with the GPU and its driver and give its root shell to "
+                                      "this terminal (Ctrl-] quits)")
+    try:
+        from qemu.boot import add_boot_arguments
+        add_boot_arguments(sh)
+    except ImportError as e:
+        sh.set_defaults(import_error=str(e))
+    sh.set_defaults(func=_shell)
 
     t = sub.add_parser("trace", help="decode, summarise, compare and convert traces: show, stats, diff, perfetto, "
                                      "convert")

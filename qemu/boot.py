@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
-from qemu import added_files, cache, devicetree, initramfs, kmodules, qemu_binary, tools
+from qemu import added_files, cache, devicetree, initramfs, kmodules, qemu_binary, shell, tools
 from qemu import assets as guest_assets
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
@@ -315,6 +315,7 @@ class BootOptions:
     server_args: Sequence[str] = ()
     extra_append: str = ""
     server_program: list[str] | None = None
+    interactive: bool = False           # `mali-vdev shell`: the user's terminal on ttyAMA1
 
     def check(self) -> None:
         """Refuse what cannot boot before anything is fetched or started."""
@@ -385,7 +386,8 @@ def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
         machine = machine_args(p.cpu, SMP, memory)
         dtb = devicetree.build_dtb(p.qemu, [*machine, *serial_args("null", "null")],
                                    cache.cache_root() / "dtb")
-    return BootPlan(profile, ts_hz, layers, server, kernel_cmdline(o.driver, o.extra_append),
+    extra = " ".join(filter(None, ["mali.shell=1" if o.interactive else "", o.extra_append]))
+    return BootPlan(profile, ts_hz, layers, server, kernel_cmdline(o.driver, extra),
                     trace, memory, machine, dtb)
 
 
@@ -464,9 +466,12 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
                                  on_line=cwatcher or hooks.show_console)
             live.console = mon
             mon.start()
-            mon.add_listener(listener)
             pause = _PauseClock(monitor, control, s.log_dir / "server.log")
-            failure = _wait(mon, vm, s, t0, o.timeout, pause)
+            if o.interactive:
+                failure = _shell_session(listener, mon, vm, s)
+            else:
+                mon.add_listener(listener)
+                failure = _wait(mon, vm, s, t0, o.timeout, pause)
             for w in (watcher, cwatcher):
                 if w is not None:
                     w.join(WATCH_JOIN_S)
@@ -621,6 +626,29 @@ def _wait(mon: ConsoleMonitor, vm, s: Session, t0: float, timeout: float,
         if time.monotonic() - t0 - pause.total() > timeout:
             return f"timeout: no end marker after {timeout:.0f} s" + (
                 f" (not counting {pause.total():.0f} s paused)" if pause.pauses else "")
+
+
+def _shell_session(listener: socket.socket, mon: ConsoleMonitor, vm, s: Session) -> str | None:
+    """The user's terminal on the guest's ttyAMA1 until the shell ends or the user quits
+    (qemu/shell.py); the failure, if the guest or the server went away unasked."""
+    listener.settimeout(30.0)   # QEMU connects its -serial socket at start-up
+    try:
+        conn, _ = listener.accept()
+    except OSError as e:
+        return f"QEMU did not connect the shell's UART: {e}"
+    finally:
+        listener.close()
+    alive = lambda: vm.alive() and (s.server is None or s.server.alive())  # noqa: E731
+    with conn, shell.raw_terminal(sys.stdin.fileno()):
+        why = shell.bridge(conn, sys.stdin.fileno(), sys.stdout.fileno(), alive)
+    if why in ("escape", "eof"):
+        return None                      # the user left: everything is torn down
+    mon.join(5)
+    if mon.exit_status is not None:      # the shell exited and /init powered off
+        return None
+    if s.server and not s.server.alive():
+        return f"the server exited (status {s.server.proc.returncode}) during the shell"
+    return f"QEMU exited (status {vm.proc.poll()}) before the shell ended"
 
 
 def _explain(failure: str, r: BootResult) -> str:
@@ -787,6 +815,38 @@ def run_boot(args: argparse.Namespace) -> int:
                + (f"; trace in {r.trace}" if r.trace else "")
                + (f"; logs in {r.log_dir}" if r.log_dir else ""))
     return r.status
+
+
+def run_shell(args: argparse.Namespace) -> int:
+    """`mali-vdev shell`: boot with the GPU and the driver, the guest's root shell here."""
+    try:
+        o = options_from_args(args)
+        user = "" if args.guest_cmd == DEFAULT_GUEST_CMD else args.guest_cmd + "\n"
+        o.guest_cmd = shell.setup_commands(sys.stdin.fileno()) + user
+        o.interactive = True
+        cache.step(f"the guest's shell comes up on this terminal once Linux has booted; "
+                   f"{shell.ESCAPE_NAME} quits (the guest is powered off); `exit` too")
+        r = run(o, BootHooks(show_console=_print_console if args.show_console else None,
+                             console_watch={r"@@MALI-VDEV-CMD-START@@": _announce}))
+    except BootError as e:
+        print(f"\r\nmali-vdev shell failed: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\r\nmali-vdev shell interrupted", file=sys.stderr)
+        return 130
+    except (RuntimeError, KeyError, ValueError) as e:
+        why = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"mali-vdev shell failed: {why}", file=sys.stderr)
+        return 1
+    print(file=sys.stderr)
+    how = f"status {r.status}" if r.status is not None else f"left with {shell.ESCAPE_NAME}"
+    cache.step(f"shell ended ({how}); kernel {r.kernel_version}")
+    return r.status or 0
+
+
+def _announce(live: Live, line: str) -> None:
+    print(f"[mali-vdev] shell ready; status: mali-vdev status --control {live.control}\r",
+          file=sys.stderr, flush=True)
 
 
 def _watch_lines(server_log: str) -> list[str]:

@@ -14,7 +14,9 @@ mount -t tmpfs tmpfs /tmp
 
 # Our output on its own UART when the machine has one: a kernel message printed to the
 # console (ttyAMA0) lands in the middle of whatever line a process is writing there.
-if [ -c /dev/ttyAMA1 ]; then
+# With mali.shell=1 (`mali-vdev shell`) ttyAMA1 belongs to the interactive shell and the
+# markers stay on the console.
+if [ -c /dev/ttyAMA1 ] && ! grep -qw mali.shell=1 /proc/cmdline; then
     exec >/dev/ttyAMA1 2>&1
 fi
 
@@ -77,6 +79,18 @@ case "${driver:-none}" in
 esac
 
 echo "@@MALI-VDEV-CMD-START@@"
+if has_opt mali.shell=1; then
+    # A new session whose first tty open makes ttyAMA1 its controlling terminal: job
+    # control, and Ctrl-C from the user's terminal reaches the foreground process.
+    [ -c /dev/ttyAMA1 ] || fail "mali.shell=1 needs a second UART (ttyAMA1)"
+    mkdir -p /root
+    setsid sh -c 'exec 0<>/dev/ttyAMA1 1>&0 2>&0; cd /root; export HOME=/root PS1="mali-vdev:\w# "
+                  . /mali-vdev/cmd.sh; exec sh -i'
+    echo "@@MALI-VDEV-CMD-EXIT $?@@"
+    drain
+    poweroff -f
+    sleep 10
+fi
 { sh /mali-vdev/cmd.sh; echo $? > /tmp/status; } 2>&1 | while IFS= read -r line || [ -n "$line" ]; do
     echo "@@MALI-VDEV-OUT@@ $line"
 done
