@@ -60,9 +60,9 @@ Sink = Callable[[Event], None]
 
 class EventBus:
     """Sinks run in the emitting thread, under the bus lock (and usually the device lock):
-    a sink must be quick — one that writes files buffers and hands the writing to a thread
-    of its own. attach/detach replace the sink tuple, so an emit in flight keeps the
-    tuple it started with."""
+    a sink must be quick and never do I/O — one that writes files buffers and hands the
+    writing to a thread of its own (mali_trace.TraceWriter). attach/detach replace the sink
+    tuple, so an emit in flight keeps the tuple it started with."""
 
     def __init__(self):
         self._sinks: tuple[Sink, ...] = ()

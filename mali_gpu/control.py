@@ -87,16 +87,16 @@ class ControlServer:
 
     def handle(self, req: dict) -> dict:
         cmd = req.get("cmd")
-        # Debug reads take the device lock one page at a time, so a 64 KiB read never holds
-        # register accesses up for more than one walk.
+        # Questions take the device lock in short pieces (a page of a debug read, one walk, one
+        # CSG slot of the status) and decode outside it, so register accesses are never held
+        # up for a whole answer.
         if cmd == "gpu_read":
             return self.gpu_read(req["as"], int(req["va"]), int(req.get("size", 4)))
         if cmd == "translate":
-            with self.dev.lock:
-                return self.translate(int(req["as"]), int(req["va"]))
+            return self.translate(int(req["as"]), int(req["va"]))
+        if cmd == "status":
+            return self.status()
         with self.dev.lock:
-            if cmd == "status":
-                return self.status()
             if cmd == "continue":
                 if self.dev.qmp is None:
                     return {"error": "the server was started without --qmp"}
@@ -114,7 +114,8 @@ class ControlServer:
     def translate(self, as_index: int, va: int) -> dict:
         a = self.dev.mmu[as_index]
         try:
-            t = walk(self.dev.host.dma, a.config, va, ACCESS_READ)
+            with self.dev.lock:    # one walk: at most four descriptor reads
+                t = walk(self.dev.host.dma, a.config, va, ACCESS_READ)
         except MmuFault as e:
             return {"as": as_index, "va": va, "fault": e.exception_type, "why": e.why}
         return {"as": as_index, "va": va, "pa": t.pa(va), "writable": t.writable}
@@ -155,16 +156,14 @@ class ControlServer:
         b = self._peek(aspace, va, 8)
         return None if b is None else int.from_bytes(b, "little")
 
-    def _glb(self) -> dict | None:
+    def _glb_words(self) -> tuple[int, int] | None:
+        """GLB_REQ and GLB_ACK as the MCU sees them (under the lock)."""
         mcu = self.dev.mcu
         lay = mcu.iface.layout
         req, ack = self._peek(mcu.aspace, lay.glb_input_va, 4), self._peek(mcu.aspace, lay.glb_output_va, 4)
         if req is None or ack is None:
             return None
-        req, ack = int.from_bytes(req, "little"), int.from_bytes(ack, "little")
-        reg = I.GLB_INPUT["GLB_REQ"]
-        return {"req": req, "ack": ack, "req_decoded": reg.format_value(req),
-                "pending": reg.format_value((req ^ ack) & I.GLB_REQ_MASK)}
+        return int.from_bytes(req, "little"), int.from_bytes(ack, "little")
 
     def _stream(self, slot, cs) -> dict:
         mcu = self.dev.mcu
@@ -190,35 +189,56 @@ class ControlServer:
             va = cs.cmd_ptr
             for _ in range(max(count, 0)):
                 raw = self._u64(aspace, va)
+                entry["next"].append((va, raw))      # disassembled outside the lock
                 if raw is None:
-                    entry["next"].append(f"0x{va:x}: <unmapped>")
                     break
-                entry["next"].append(f"0x{va:x}: {disassemble(raw)}")
                 va += 8
                 if f.ring and (va - ring.base) >= ring.size:
                     va = ring.base
         return entry
 
     def status(self) -> dict:
-        dev, r = self.dev, self.dev.regs
+        """The device-wide part in one short hold of the lock, then each CSG slot in its own;
+        decoding and disassembly run outside."""
+        dev = self.dev
+        with dev.lock:
+            st = self._status_top()
+        glb = st["glb"]
+        if glb is not None:
+            req, ack = glb
+            reg = I.GLB_INPUT["GLB_REQ"]
+            st["glb"] = {"req": req, "ack": ack, "req_decoded": reg.format_value(req),
+                         "pending": reg.format_value((req ^ ack) & I.GLB_REQ_MASK)}
         slots = []
-        for slot in dev.csg_slots.slots:
-            streams = [self._stream(slot, cs) for cs in slot.streams if cs.running or cs.frames or cs.fatal]
-            slots.append({"slot": slot.index, "state": CSG_STATE_NAMES.get(slot.state, slot.state),
-                          "as": slot.as_index, "priority": slot.priority, "idle": slot.idle, "streams": streams})
+        for slot in dev.csg_slots.slots:        # a fixed list; each slot's state read under the lock
+            with dev.lock:
+                entry = {"slot": slot.index, "state": slot.state, "as": slot.as_index, "priority": slot.priority,
+                         "idle": slot.idle,
+                         "streams": [self._stream(slot, cs) for cs in slot.streams if cs.running or cs.frames or cs.fatal]}
+            entry["state"] = CSG_STATE_NAMES.get(entry["state"], entry["state"])
+            for cs in entry["streams"]:
+                cs["next"] = [f"0x{va:x}: <unmapped>" if raw is None else f"0x{va:x}: {disassemble(raw)}"
+                              for va, raw in cs["next"]]
+            slots.append(entry)
+        st["csg_slots"] = slots
+        return st
+
+    def _status_top(self) -> dict:
+        """Everything but the CSG slots, as plain values (under the lock)."""
+        dev, r = self.dev, self.dev.regs
         return {
             "gpu": dev.profile.name, "gpu_id": r["GPU_ID"],
             "power": {"l2_ready": r["L2_READY"], "shader_ready": r["SHADER_READY"], "tiler_ready": r["TILER_READY"]},
             "mcu_status": MCU_STATUSES.get(r["MCU_STATUS"], r["MCU_STATUS"]), "boots": dev.mcu.boots,
             "mcu_fatal": dev.mcu.fatal_reason,
-            "pings": dev.mcu.pings, "glb": self._glb() if r["MCU_STATUS"] else None,
+            "pings": dev.mcu.pings, "glb": self._glb_words() if r["MCU_STATUS"] else None,
             "irq": {name: {"rawstat": r[f"{name}_IRQ_RAWSTAT"], "mask": r[f"{name}_IRQ_MASK"]}
                     for name in ("GPU", "JOB", "MMU")},
             "address_spaces": [{"as": a.index, "transtab": a.config.transtab, "transcfg": a.config.transcfg,
                                 "memattr": a.config.memattr, "faults": a.faults,
                                 "faultstatus": r[f"AS_FAULTSTATUS[{a.index}]"],
                                 "faultaddress": r[f"AS_FAULTADDRESS[{a.index}]"]} for a in self._enabled_as()],
-            "csg_slots": slots,
+            "csg_slots": None,   # filled slot by slot
             "engine": {"slices": dev.engine.slices, "instructions": dev.engine.instructions},
             "resets": dev.gpu_control.resets,
             "faults_armed": [{"kind": i.describe(), "fired": i.fired, "count": i.count}

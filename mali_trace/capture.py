@@ -1,21 +1,27 @@
 """Capture: sinks on the device's event bus (mali_base.events).
 
-`TraceWriter` streams every event to a file in one of the formats, through a bounded
-buffer flushed when it fills, every `flush_interval` seconds (so a live file can be read)
-and on close. The binary format packs each event straight into the buffer (one
-`struct.pack`, no per-event objects); the text formats go through their encoders.
+`TraceWriter` streams every event to a file in one of the formats. Sinks run inside the bus's
+`emit`, on whichever thread emitted and usually under `device.lock`, so the sink only packs
+or encodes the event into a buffer; a full buffer (or, every `flush_interval` seconds, a
+partial one, so a live file can be read) is handed as one chunk to the writer's own thread,
+the only one that touches the file. No file I/O runs on the MMIO path.
+
+Backpressure policy: none on the device. Chunks waiting for the writer thread are bounded by
+`max_pending` bytes; a chunk that would exceed it is dropped and counted (`dropped_bytes`,
+logged at close), so a stalled disk never stalls the guest. In a normal run nothing is
+dropped: the bound is 64 chunks, and `close()` drains every chunk before it returns.
 
 `RingBuffer` keeps the last `capacity` events in a preallocated buffer of binary records:
 memory stays at `capacity * 44` bytes however long the run; `events()` and `save()` give them
 back.
 
-Sinks run inside the bus's `emit`, on whichever thread emitted, one at a time; they never
-raise into the device.
+Sinks never raise into the device.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import struct
 import threading
 from typing import Iterator
@@ -30,6 +36,7 @@ from .header import TraceHeader
 log = logging.getLogger("mali.trace")
 
 DEFAULT_FLUSH_BYTES = 1 << 20
+_STOP = object()    # writer thread: exit (after everything queued before it)
 
 
 class _BusSink:
@@ -54,30 +61,31 @@ class TraceWriter(_BusSink):
     """A streaming trace file. Use as a sink: `writer.attach(device.events)` ... `close()`."""
 
     def __init__(self, path: str, header: TraceHeader, fmt: str = "binary", flush_bytes: int = DEFAULT_FLUSH_BYTES,
-                 flush_interval: float | None = 1.0, **options):
+                 flush_interval: float | None = 1.0, max_pending: int | None = None, **options):
         if fmt not in FORMATS:
             raise TraceFormatError(f"unknown trace format {fmt!r}; formats: {', '.join(FORMATS)}")
         self.path = str(path)
         self.header = header
         self.format = fmt
-        self.bytes = 0          # written to the file so far
+        self.bytes = 0              # written to the file so far (by the writer thread)
+        self.dropped_bytes = 0      # chunks dropped because the writer thread fell behind
         self._enc = encoder(fmt, header, **options)
-        self._text = fmt != "binary"
-        self._file = open(self.path, "wb")
+        self._file = open(self.path, "wb", buffering=0)   # whole chunks per write: a live file holds whole records
         self._buf = bytearray()
-        self._flush_lock = threading.Lock()
         self._flush_bytes = flush_bytes
+        self._max_pending = max_pending if max_pending is not None else 64 * max(flush_bytes, 1 << 16)
+        self._pending = 0           # bytes queued for the writer thread
+        self._handed = 0            # bytes taken from the buffer so far (queued, written or dropped)
+        self._take_lock = threading.Lock()   # held for a buffer copy, never for I/O
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._bus = None
         self._write(self._enc.begin())
         self._header_size = len(self._buf)
         self.sink = self._binary_sink() if fmt == "binary" else self._text_sink()
-        self._stop = threading.Event()
-        self._timer = None
-        if flush_interval:
-            self._timer = threading.Thread(target=self._flusher, args=(flush_interval,), daemon=True,
-                                           name="trace-flush")
-            self._timer.start()
+        self._thread = threading.Thread(target=self._writer, args=(flush_interval or None,), daemon=True,
+                                        name="trace-writer")
+        self._thread.start()
 
     @classmethod
     def for_device(cls, device, path: str, fmt: str = "binary", source: str = "", attach: bool = True, **kw):
@@ -94,7 +102,7 @@ class TraceWriter(_BusSink):
         extend = buf.extend
         pack = binary.RECORD_STRUCT.pack
         limit = self._flush_bytes
-        flush = self.flush
+        hand_off = self._hand_off
         slow = binary.pack
 
         def sink(ev: Event) -> None:
@@ -103,7 +111,7 @@ class TraceWriter(_BusSink):
             except struct.error:
                 extend(slow(ev))
             if len(buf) >= limit:
-                flush()
+                hand_off()
         return sink
 
     def _text_sink(self):
@@ -111,7 +119,7 @@ class TraceWriter(_BusSink):
         extend = buf.extend
         encode = self._enc.encode
         limit = self._flush_bytes
-        flush = self.flush
+        hand_off = self._hand_off
 
         def sink(ev: Event) -> None:
             try:
@@ -122,7 +130,7 @@ class TraceWriter(_BusSink):
             if s:
                 extend(s.encode())
             if len(buf) >= limit:
-                flush()
+                hand_off()
         return sink
 
     def __call__(self, ev: Event) -> None:
@@ -130,15 +138,13 @@ class TraceWriter(_BusSink):
 
     @property
     def records(self) -> int | None:
-        """Events written or buffered so far (binary format only)."""
+        """Events written, queued or buffered so far, dropped ones not counted (binary format only)."""
         if self.format != "binary":
             return None
-        return (self.bytes + len(self._buf) - self._header_size) // binary.RECORD_SIZE
+        kept = self._handed - self.dropped_bytes + len(self._buf) - self._header_size
+        return kept // binary.RECORD_SIZE
 
-    # -- bus -----------------------------------------------------------------------------
-
-
-    # -- file ----------------------------------------------------------------------------
+    # -- buffer -> writer thread ---------------------------------------------------------
 
     def _write(self, data) -> None:
         if isinstance(data, str):
@@ -146,46 +152,80 @@ class TraceWriter(_BusSink):
         if data:
             self._buf.extend(data)
 
-    def flush(self) -> None:
-        """Write the buffered records (whole records only) and flush the file."""
-        with self._flush_lock:
-            if self._file is None:
-                return
+    def _hand_off(self) -> None:
+        """Move the buffer (whole events: only sinks append) to the writer thread's queue."""
+        with self._take_lock:   # one taker at a time, so chunks queue in buffer order
             buf = self._buf
             n = len(buf)
-            if n:
-                data = buf[:n]
-                del buf[:n]  # appends made meanwhile (other threads) stay
-                self._file.write(data)
-                self.bytes += n
-            self._file.flush()
-
-    def _flusher(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                self.flush()
-            except (OSError, ValueError) as e:
-                log.error("trace: cannot write %s: %s", self.path, e)
+            if not n:
                 return
+            data = bytes(buf[:n])
+            del buf[:n]          # appends made meanwhile (other threads) stay
+            self._handed += n
+            if self._pending and self._pending + n > self._max_pending:   # one chunk always fits: the header
+                self.dropped_bytes += n
+                return
+            self._pending += n
+        self._queue.put(data)
+
+    def _writer(self, interval: float | None) -> None:
+        """The only thread that writes the file: chunks in order, a partial buffer every period."""
+        get, failed = self._queue.get, False
+        while True:
+            try:
+                item = get(timeout=interval)
+            except queue.Empty:
+                self._hand_off()
+                continue
+            if item is _STOP:
+                return
+            if isinstance(item, threading.Event):   # flush(): everything before it is written
+                item.set()
+                continue
+            with self._take_lock:
+                self._pending -= len(item)
+            if failed:
+                self.dropped_bytes += len(item)
+                continue
+            try:
+                view = memoryview(item)
+                while view:
+                    view = view[self._file.write(view):]
+                self.bytes += len(item)
+            except (OSError, ValueError) as e:
+                log.error("trace: cannot write %s: %s (dropping the rest)", self.path, e)
+                failed = True
+                self.dropped_bytes += len(item)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Hand the buffer to the writer thread and wait until it has written everything so far.
+        Never call it under device.lock: it waits for file I/O."""
+        if not self._thread.is_alive():
+            return True
+        self._hand_off()
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
 
     def close(self) -> None:
-        """Detach, write the format's trailer, flush and close; idempotent."""
+        """Detach, write the format's trailer, drain the writer thread and close; idempotent."""
         if self._closed:
             return
         self._closed = True
         self.detach()
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join(5)
         try:
             self._write(self._enc.end())
         except Exception:
             log.exception("trace: cannot finish %s", self.path)
-        self.flush()
-        with self._flush_lock:
-            f, self._file = self._file, None
-            if f is not None:
-                f.close()
+        self._hand_off()
+        self._queue.put(_STOP)
+        self._thread.join()      # the trace stays complete: every queued chunk is written first
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()
+        if self.dropped_bytes:
+            log.error("trace: %s: dropped %d bytes the writer thread could not keep up with",
+                      self.path, self.dropped_bytes)
         log.info("trace: %s written (%s, %d bytes)", self.path, self.format, self.bytes)
 
     def __enter__(self):

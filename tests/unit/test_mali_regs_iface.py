@@ -115,3 +115,11 @@ def test_iface_decode_examples():
     assert CSG_INPUT.CSG_EP_REQ.encode(COMPUTE_EP=4, FRAGMENT_EP=4, TILER_EP=1, PRIORITY=0xF) == 0xF0010404
     assert GLB_CONTROL.GLB_VERSION.encode(MAJOR=1, MINOR=1) == 0x01010000
     assert GLB_INPUT.GLB_IDLE_TIMER.fields(0x80000010) == {"TIMEOUT": 0x10, "SOURCE": 1}
+
+
+def test_arm_strides_hold_the_blocks_they_stride():
+    from mali_regs import csf_iface as I
+    for stride, block in ((I.CSG_INPUT_STRIDE, CSG_INPUT), (I.CSG_OUTPUT_STRIDE, CSG_OUTPUT),
+                          (I.CS_INPUT_STRIDE, CS_INPUT), (I.CS_OUTPUT_STRIDE, CS_OUTPUT)):
+        assert block.size <= stride, f"{block.name} is 0x{block.size:x} bytes, its stride 0x{stride:x}"
+        assert all(r.end <= stride for r in block.registers), block.name

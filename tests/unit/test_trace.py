@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 import tracemalloc
 
 import pytest
@@ -239,8 +240,13 @@ def test_writer_flushes_while_running_and_is_complete_after_close(tmp_path):
     p = str(tmp_path / "live.mtrace")
     w = TraceWriter.for_device(gpu.dev, p, flush_bytes=44 * 10, flush_interval=None)
     d = probe_and_boot(gpu)
-    on_disk = os.path.getsize(p)
-    assert on_disk > 0 and (on_disk - len(B.header_bytes(w.header))) % 44 == 0   # whole records only
+    header = len(B.header_bytes(w.header))
+    deadline = time.monotonic() + 10
+    while os.path.getsize(p) <= header and time.monotonic() < deadline:   # the writer thread's pace
+        time.sleep(0.01)
+    assert os.path.getsize(p) > header                              # written while running, no close
+    assert w.flush(10)
+    assert (os.path.getsize(p) - header) % 44 == 0                  # whole records only
     run_jobs(gpu, d, 3, fault=False)
     w.close()
     w.close()                                                    # idempotent
