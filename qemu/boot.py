@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
-from qemu import added_files, cache, devicetree, initramfs, kmodules, qemu_binary, shell, tools
+from qemu import added_files, cache, devicetree, initramfs, kmodules, qemu_binary, share, shell, tools
 from qemu import assets as guest_assets
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
@@ -301,6 +301,7 @@ class BootOptions:
     modules: Path | None = None
     guest_packages: list[str] | str | None = None
     add: Sequence[str] = ()             # HOST_PATH:GUEST_PATH, files and trees
+    share: Sequence[str] = ()           # HOST_DIR[:GUEST_PATH], virtio-9p (qemu/share.py)
     memory_mb: int | None = None        # default: enough for what the initramfs carries
     timestamp_hz: int | None = None
     trace: Path | str | None = None
@@ -360,6 +361,7 @@ class BootPlan:
     memory_mb: int = MEM_MB
     machine: list[str] = field(default_factory=list)
     dtb: Path | None = None
+    shares: list = field(default_factory=list)
 
 
 def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
@@ -386,9 +388,11 @@ def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
         machine = machine_args(p.cpu, SMP, memory)
         dtb = devicetree.build_dtb(p.qemu, [*machine, *serial_args("null", "null")],
                                    cache.cache_root() / "dtb")
-    extra = " ".join(filter(None, ["mali.shell=1" if o.interactive else "", o.extra_append]))
+    shares = share.parse(list(o.share))
+    extra = " ".join(filter(None, ["mali.shell=1" if o.interactive else "",
+                                   share.cmdline(shares), o.extra_append]))
     return BootPlan(profile, ts_hz, layers, server, kernel_cmdline(o.driver, extra),
-                    trace, memory, machine, dtb)
+                    trace, memory, machine, dtb, shares)
 
 
 def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: Path,
@@ -400,7 +404,8 @@ def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: P
             "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
             "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(plan.dtb or p.dtb, s.scratch),
             "-append", plan.cmdline,
-            "-device", vfio_user_device(p.qemu, s.socket)]
+            "-device", vfio_user_device(p.qemu, s.socket),
+            *share.qemu_args(plan.shares, p.qemu.path)]
 
 
 _HOOKS = ("echo", "show_console", "watch", "console_watch")
@@ -749,6 +754,9 @@ def _add_guest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--add", action="append", default=[], metavar="HOST_PATH:GUEST_PATH",
                         help="put a host file or tree at GUEST_PATH in the guest's initramfs "
                              "(modes and symlinks kept; repeatable)")
+    parser.add_argument("--share", action="append", default=[], metavar="HOST_DIR[:GUEST_PATH]",
+                        help="mount a host folder read-write in the guest (virtio-9p; default "
+                             "guest path /mnt/host; repeatable)")
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="guest RAM in MiB (default: enough for what the initramfs "
                              "carries, at least 1024)")
@@ -771,6 +779,7 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
         firmware=args.firmware, kernel=args.kernel, modules=args.modules,
         guest_packages=args.guest_packages, log_dir=args.log_dir, keep_logs=args.keep_logs,
         add=getattr(args, "add", None) or (), memory_mb=getattr(args, "memory", None),
+        share=getattr(args, "share", None) or (),
         trace=getattr(args, "trace", None),
         trace_format=getattr(args, "trace_format", "binary"),
         inject=getattr(args, "inject", None) or (),
@@ -781,6 +790,7 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
     o.check()
     for spec in o.add:
         added_files.parse_spec(spec)     # a bad --add fails before anything is fetched
+    share.parse(list(o.share))
     if o.memory_mb is not None and o.memory_mb < 256:
         raise ValueError(f"--memory {o.memory_mb}: at least 256 MiB")
     is_built = o.kernel is not None and str(o.kernel).startswith("built")

@@ -78,6 +78,22 @@ case "${driver:-none}" in
     *) mali-driver load "$driver" || echo "mali-vdev: loading $driver failed" ;;
 esac
 
+# Host folders (mali.share=TAG:PATH,...; qemu/share.py): 9p over virtio-pci.
+shares=$(sed -n 's/.*mali\.share=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+if [ -n "$shares" ]; then
+    moddir=/lib/modules/$(uname -r)
+    if [ -f "$moddir/load-order.share" ]; then
+        for m in $(cat "$moddir/load-order.share"); do
+            grep -q "^$m " /proc/modules || insmod "$moddir/$m.ko" || echo "mali-vdev: insmod $m failed"
+        done
+    fi
+    for s in $shares; do
+        mkdir -p "${s#*:}"
+        mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 "${s%%:*}" "${s#*:}" ||
+            echo "mali-vdev: mounting the host folder ${s%%:*} on ${s#*:} failed"
+    done
+fi
+
 echo "@@MALI-VDEV-CMD-START@@"
 if has_opt mali.shell=1; then
     # A new session whose first tty open makes ttyAMA1 its controlling terminal: job

@@ -21,6 +21,7 @@ from pathlib import Path
 from qemu import cache, kmodules
 from qemu.assets import GuestAssets
 from qemu.cpio import CpioWriter
+from qemu.share import MODULES as SHARE_MODULES
 
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
 DRIVER_SCRIPT = Path(__file__).with_name("guest_driver.sh")
@@ -40,7 +41,7 @@ def build_base(assets: GuestAssets, drivers=kmodules.DRIVERS) -> Path:
     init = INIT_SCRIPT.read_bytes()
     helper = DRIVER_SCRIPT.read_bytes()
     key = cache.key_of(assets.inputs(), sorted(drivers.items()), init, helper, CORE_APPLETS,
-                       cache.file_digest(Path(__file__)), "v3")
+                       SHARE_MODULES, cache.file_digest(Path(__file__)), "v4")
     out = cache.cache_root() / "initramfs" / f"base-{key}.cpio"
     if out.exists():
         return out
@@ -75,6 +76,15 @@ def build_base(assets: GuestAssets, drivers=kmodules.DRIVERS) -> Path:
         loaded[driver] = [n for n, _, _ in order]
         w.add_file(f"{moddir}/load-order.{driver}",
                    "".join(f"{n}\n" for n in loaded[driver]).encode())
+    # 9p for --share, where the kernel has it as modules (built in otherwise: no list)
+    share = [m for m in SHARE_MODULES if kmodules.canonical(m) in present]
+    if share:
+        order = kmodules.closure(assets.modules_dir, share, builtin_ok=share)
+        for name, _src, data in order:
+            if name not in written:
+                w.add_file(f"{moddir}/{name}.ko", data)
+                written.add(name)
+        w.add_file(f"{moddir}/load-order.share", "".join(f"{n}\n" for n, _, _ in order).encode())
     # the name /init used before there was a choice of drivers
     w.add_file(f"{moddir}/load-order",
                "".join(f"{n}\n" for n in loaded[kmodules.DEFAULT_DRIVER]).encode())

@@ -20,6 +20,7 @@ and `make` rebuilds only what differs (timestamps, as kbuild always does).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -392,6 +393,19 @@ def build(version: str | None = None, source: Path | None = None,
     parts, digest = config_inputs(list(fragments))
     name = entry_name(src, digest, tools)
     entry = kernels_dir() / name
+    entry.mkdir(parents=True, exist_ok=True)
+    with open(entry / ".lock", "w") as lock:
+        try:        # one build per entry at a time; a second run waits, then finds it built
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            cache.step(f"another build of {name} is running; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(src, parts, digest, name, entry, tools, root, fragments, jobs,
+                             force)
+
+
+def _build_locked(src: Source, parts, digest: str, name: str, entry: Path, tools: dict,
+                  root: Path, fragments, jobs: int | None, force: bool) -> BuiltKernel:
     meta = entry / "build.json"
     if meta.exists() and src.debian and not force:
         k = BuiltKernel(**json.loads(meta.read_text()))
