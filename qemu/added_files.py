@@ -1,9 +1,10 @@
 """`mali-vdev boot --add HOST_PATH:GUEST_PATH`: the user's files and trees as one initramfs
 layer, modes and symlinks kept, and how much guest RAM the initramfs needs.
 
-The guest's root is the initramfs itself (no disk), so every byte a boot carries is in RAM
-twice while the kernel unpacks it (the archive and the files), and the files stay: the
-RAM a boot needs follows from the size of what it carries.
+The guest's root is the initramfs itself (no disk): the kernel unpacks the archive into
+rootfs, a tmpfs capped at half of the RAM left beside the kernel and the archive itself, and
+the files stay. So the RAM a boot needs follows from the size of what it carries: three
+times the archive (archive + twice the files for the tmpfs cap) plus the rest.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def added_archive(specs: list[str]) -> Path | None:
 
 
 def memory_needed_mb(initrd_bytes: int) -> int:
-    """Guest RAM for an initramfs of this size: unpacked beside its archive, plus the rest."""
-    return BASE_MEMORY_MB + -(-2 * initrd_bytes // MIB)
+    """Guest RAM for an initramfs of this size: the archive, plus twice its files (rootfs's
+    tmpfs may fill half of what is left), plus the rest."""
+    return BASE_MEMORY_MB + -(-3 * initrd_bytes // MIB)
 
 
 def guest_memory_mb(initrd_bytes: int, requested: int | None = None) -> int:

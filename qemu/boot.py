@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mali_regs.profiles import get_profile, profile_names
-from qemu import added_files, cache, devicetree, initramfs, kmodules, qemu_binary, share, shell, tools
+from qemu import added_files, cache, devicetree, gdb, initramfs, kmodules, qemu_binary, share, shell, tools
 from qemu import assets as guest_assets
 from qemu import firmware as fw_layer
 from qemu import guest_packages as pkg_layer
@@ -52,6 +52,9 @@ TRACED_SERVER_GRACE_S = 30.0
 # How often the boot asks QEMU whether a break paused it (the pause does not count
 # against the timeout).
 PAUSE_POLL_S = 0.5
+# QEMU run states in which the guest does not run: a --break (paused), -S before the first
+# continue (prelaunch), a gdb stop (debug)
+PAUSED_STATES = ("paused", "prelaunch", "debug")
 
 
 class BootError(RuntimeError):
@@ -317,6 +320,8 @@ class BootOptions:
     extra_append: str = ""
     server_program: list[str] | None = None
     interactive: bool = False           # `mali-vdev shell`: the user's terminal on ttyAMA1
+    gdb_port: int | None = None         # QEMU's gdbstub on 127.0.0.1:PORT (qemu/gdb.py)
+    gdb_wait: bool = False              # start paused until gdb continues
 
     def check(self) -> None:
         """Refuse what cannot boot before anything is fetched or started."""
@@ -329,7 +334,8 @@ class BootOptions:
 
     @property
     def use_qmp(self) -> bool:
-        return self.qmp or bool(self.break_regs)
+        # a gdb stop pauses QEMU: the pause clock (QMP) keeps it out of the timeout
+        return self.qmp or bool(self.break_regs) or self.gdb_port is not None
 
 
 @dataclass
@@ -390,13 +396,14 @@ def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
                                    cache.cache_root() / "dtb")
     shares = share.parse(list(o.share))
     extra = " ".join(filter(None, ["mali.shell=1" if o.interactive else "",
+                                   "nokaslr" if o.gdb_port is not None else "",
                                    share.cmdline(shares), o.extra_append]))
     return BootPlan(profile, ts_hz, layers, server, kernel_cmdline(o.driver, extra),
                     trace, memory, machine, dtb, shares)
 
 
 def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: Path,
-              use_qmp: bool) -> list[str]:
+              use_qmp: bool, o: BootOptions) -> list[str]:
     """QEMU's command line: the machine, both UARTs, kernel/initrd/DTB and our device."""
     return [*(plan.machine or p.machine), *serial_args("stdio", f"unix:{p.qemu.path(out_sock)}"),
             "-monitor", "none", "-no-reboot",
@@ -405,7 +412,8 @@ def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: P
             "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(plan.dtb or p.dtb, s.scratch),
             "-append", plan.cmdline,
             "-device", vfio_user_device(p.qemu, s.socket),
-            *share.qemu_args(plan.shares, p.qemu.path)]
+            *share.qemu_args(plan.shares, p.qemu.path),
+            *(gdb.qemu_args(o.gdb_port, o.gdb_wait) if o.gdb_port is not None else [])]
 
 
 _HOOKS = ("echo", "show_console", "watch", "console_watch")
@@ -453,7 +461,13 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(out_sock))
         listener.listen(1)
-        args = qemu_args(p, plan, s, initrd, out_sock, use_qmp)
+        args = qemu_args(p, plan, s, initrd, out_sock, use_qmp, o)
+        if o.gdb_port is not None:
+            vmlinux = gdb.symbols(p.assets.kernel, p.assets.kernel_version,
+                                  debian_kernel=not p.assets.modules_digest)
+            cache.step(f"gdbstub on {gdb.HOST}:{o.gdb_port}"
+                       + (" (the kernel waits for gdb's continue)" if o.gdb_wait else "")
+                       + f"; attach with: {gdb.command_line(o.gdb_port, vmlinux)}")
         cache.step(f"booting Linux {p.assets.kernel_version} under {p.qemu.describe()}: "
                    f"{plan.profile.name}, driver {o.driver}, {o.firmware} firmware, "
                    f"{plan.memory_mb} MiB RAM"
@@ -556,14 +570,20 @@ class _PauseClock:
             return
         self._next = now + PAUSE_POLL_S
         try:
-            paused = self.monitor.status() == "paused"
+            state = self.monitor.status()
+            paused = state in PAUSED_STATES
         except QmpError:
             return  # QEMU going away: the boot loop sees that itself
         if paused and self._since is None:
             self._since = now
             self._seen += 1
-            cache.step(f"the guest is paused ({self._last_break() or 'a --break matched'}); "
-                       f"resume it with: mali-vdev continue --control {self.control}")
+            if state == "prelaunch":
+                cache.step("QEMU waits for gdb to continue (--gdb-wait)")
+            elif state == "debug":
+                cache.step("the guest is stopped by gdb")
+            else:
+                cache.step(f"the guest is paused ({self._last_break() or 'a --break matched'}); "
+                           f"resume it with: mali-vdev continue --control {self.control}")
         elif not paused and self._since is not None:
             self.paused_s += now - self._since
             self._since = None
@@ -757,6 +777,11 @@ def _add_guest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--share", action="append", default=[], metavar="HOST_DIR[:GUEST_PATH]",
                         help="mount a host folder read-write in the guest (virtio-9p; default "
                              "guest path /mnt/host; repeatable)")
+    parser.add_argument("--gdb", nargs="?", type=int, const=gdb.DEFAULT_PORT, metavar="PORT",
+                        help=f"QEMU's gdbstub on {gdb.HOST}:PORT (default {gdb.DEFAULT_PORT}); "
+                             "the gdb command line with the kernel's symbols is printed")
+    parser.add_argument("--gdb-wait", action="store_true",
+                        help="with --gdb: the kernel starts only when gdb continues")
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="guest RAM in MiB (default: enough for what the initramfs "
                              "carries, at least 1024)")
@@ -780,6 +805,7 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
         guest_packages=args.guest_packages, log_dir=args.log_dir, keep_logs=args.keep_logs,
         add=getattr(args, "add", None) or (), memory_mb=getattr(args, "memory", None),
         share=getattr(args, "share", None) or (),
+        gdb_port=getattr(args, "gdb", None), gdb_wait=getattr(args, "gdb_wait", False),
         trace=getattr(args, "trace", None),
         trace_format=getattr(args, "trace_format", "binary"),
         inject=getattr(args, "inject", None) or (),
@@ -791,6 +817,8 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
     for spec in o.add:
         added_files.parse_spec(spec)     # a bad --add fails before anything is fetched
     share.parse(list(o.share))
+    if o.gdb_wait and o.gdb_port is None:
+        raise ValueError("--gdb-wait needs --gdb")
     if o.memory_mb is not None and o.memory_mb < 256:
         raise ValueError(f"--memory {o.memory_mb}: at least 256 MiB")
     is_built = o.kernel is not None and str(o.kernel).startswith("built")
