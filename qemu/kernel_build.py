@@ -518,7 +518,8 @@ def describe(k: BuiltKernel) -> str:
     tyr = "panthor+tyr" if k.has_tyr else "panthor"
     seeded = f", started from {k.seeded_from}" if k.seeded_from else ""
     return (f"{k.name:<34} {k.release:<28} {tyr:<12} {k.source} "
-            f"(built {k.built_at}, first build {k.build_seconds:.0f} s{seeded})")
+            f"(built {k.built_at}, first build {k.build_seconds:.0f} s{seeded}); "
+            f"build directory {k.dir / 'out'}")
 
 
 # --- CLI ------------------------------------------------------------------------------
