@@ -229,6 +229,37 @@ class Interpreter:
                     if va >> 12 != page:
                         words = aspace.words(va) if not va & 7 else None
                         page = va >> 12
+                    if words is not None and not trace:
+                        # A window of this page where pc maps linearly onto word j: up to the
+                        # ring's insert point and wrap, down to its start. Compiled instructions
+                        # run here back to back, branches included, until one leaves it.
+                        j = (va >> 3) & 511
+                        if in_ring:
+                            off = pc & rmask
+                            jlo = j - (off >> 3)
+                            jhi = j + (min(end - pc, rsize - off) >> 3)
+                        else:
+                            jlo, jhi = 0, j + ((end - pc) >> 3)
+                        if j < jhi:
+                            jlo = jlo if jlo > 0 else 0
+                            jhi = jhi if jhi < 512 else 512
+                            base = pc - (j << 3)
+                            k, nmax = n, n + left + 1
+                            while True:
+                                h = fast.get(words[j])
+                                if h is None:
+                                    break
+                                step = h(regs)
+                                if not step:
+                                    break
+                                n += 1
+                                j += step >> 3
+                                if n == nmax or not jlo <= j < jhi:
+                                    break
+                            pc = base + (j << 3)
+                            if n != k:
+                                left -= n - k - 1  # this iteration's 1 is already taken
+                                continue
                     if words is not None:
                         raw = words[(va >> 3) & 511]
                     else:

@@ -226,7 +226,7 @@ class Group:
         self.pt = PageTables(ram)
         self.pa = {}
         # Attributes as panthor maps them: rings and sync objects no-execute.
-        for va, size, attrs in ((RING_VA, RING_SIZE * 4, LEAF_RW | PTE_XN), (BUF_VA, 0x10000, LEAF_RW),
+        for va, size, attrs in ((RING_VA, RING_SIZE * max(4, nstreams), LEAF_RW | PTE_XN), (BUF_VA, 0x10000, LEAF_RW),
                                 (CODE_VA, 0x10000, LEAF_RW), (SYNC_VA, 0x1000, LEAF_RW | PTE_XN)):
             self.pa[va] = ram.alloc(size)
             self.pt.map(va, self.pa[va], size, attrs)
