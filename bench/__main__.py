@@ -1,11 +1,12 @@
 """`make bench`: every benchmark of the project, printing numbers and ratios."""
 
-from . import guest, interpreter, kernel, mmio, tracing
+from . import guest, interpreter, kernel, mmio, regaccess, tracing
 
 
 def main() -> None:
     mmio.main()
     interpreter.main()
+    regaccess.main()
     tracing.main()
     guest.main()
     kernel.main()

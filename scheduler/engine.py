@@ -3,7 +3,10 @@
 Doorbells and CSG requests only mark work and kick the engine; register accesses never
 wait for it. Each slice runs one stream for at most SLICE instructions with the device lock
 held, then releases the lock, so an endless loop in one queue cannot starve other queues,
-other groups or the register interface — the driver's own job timeout recovers it.
+other groups or the register interface — the driver's own job timeout recovers it. The
+engine re-takes the lock only after every register access already waiting for it has had
+its turn (DeviceLock.acquire_after_waiters), and keeps the GIL switch interval short, so a
+server thread woken by its socket gets to ask for the lock within a fraction of a millisecond.
 Blocked SYNC_WAITs are re-evaluated after every sync-object write by any stream and, since
 the CPU can also write sync objects, on a short poll while any stream waits.
 """
@@ -11,6 +14,7 @@ the CPU can also write sync objects, on a short poll while any stream waits.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Callable, Sequence
 
@@ -32,6 +36,10 @@ log = logging.getLogger("mali.engine")
 
 SLICE = 256
 POLL_S = 0.002
+# A busy engine holds the GIL: a thread woken by I/O waits for it up to the switch interval
+# (5 ms by default) before it can run a line. Forced switches only happen when some other
+# thread wants to run, so a short interval costs the engine nothing while nobody does.
+SWITCH_INTERVAL_S = 0.00005
 
 
 class Engine:
@@ -57,6 +65,8 @@ class Engine:
 
     def start(self) -> None:
         if self._thread is None:
+            if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+                sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._thread = threading.Thread(target=self._loop, name="mali-engine", daemon=True)
             self._thread.start()
 
@@ -86,7 +96,9 @@ class Engine:
         """One round: a slice for every runnable stream. Returns (more work, someone waits)."""
         busy = waiting = False
         mcu = self.mcu
-        with self.lock:
+        lock = self.lock
+        lock.acquire_after_waiters()
+        try:
             if mcu.status != MCU_ENABLED:  # nothing runs without the firmware
                 return False, False
             slots = self.csg_slots
@@ -94,8 +106,11 @@ class Engine:
             # its slice, so a low-priority endless loop delays others by one slice at most.
             candidates = [(slot, cs) for slot in sorted(slots.slots, key=lambda s: -s.priority) if slot.running
                           for cs in slot.streams if cs.running and cs.frames]
+        finally:
+            lock.release()
         for slot, cs in candidates:
-            with self.lock:
+            lock.acquire_after_waiters()
+            try:
                 if mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
                     continue  # changed while the lock was released
                 try:
@@ -104,6 +119,8 @@ class Engine:
                     mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
                     return False, False
                 busy, waiting = busy or busy_s, waiting or waiting_s
+            finally:
+                lock.release()
         return busy, waiting
 
     def _run_stream(self, slot, cs) -> tuple[bool, bool]:

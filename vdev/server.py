@@ -207,6 +207,10 @@ class Server:
 
     def _serve_one(self) -> bool:
         """Handle one message; False when the connection is gone."""
+        with self.device.lock.turn():  # device workers stay out until the reply is sent
+            return self._serve_one_turn()
+
+    def _serve_one_turn(self) -> bool:
         try:
             self.handle(self.conn.recv())
         except PeerClosed as e:
