@@ -127,7 +127,10 @@ class Engine:
         """One slice of one stream and the reports it leads to (under the device lock)."""
         busy = waiting = False
         slots = self.csg_slots
+        before, was_waiting = cs.instructions, cs.wait is not None
         result = self._slice(slot, cs)
+        if cs.instructions != before or was_waiting and cs.wait is None:  # ran something, or a wait completed
+            slots.report_busy(slot)
         if result == "budget":
             busy = True
         elif result == "blocked":

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from mali_base.events import Kind
-from mali_base.pagetable import ACCESS_READ
+from mali_base.pagetable import ACCESS_READ, ACCESS_WRITE
 from mali_regs.enums import EXCEPTION
 
 from . import compiled, isa
@@ -505,12 +505,15 @@ class Interpreter:
         error = cs.error if ins.error_propagate else 0
 
         def update():
-            value = data
-            if add:
-                value = (int.from_bytes(aspace.read(addr, size), "little") + data) & mask
+            if not add:  # a SET to a bad address is a write fault, as before it read anything
+                aspace.translate(addr, ACCESS_WRITE)
+            old = int.from_bytes(aspace.read(addr, size), "little")
+            old_error = aspace.read_u32(addr + size)
+            value = (old + data) & mask if add else data
             aspace.write(addr, value.to_bytes(size, "little"))
             aspace.write_u32(addr + size, error)  # the sync object's error/status word
-            cs.sync_dirty = True
+            if value != old or error != old_error:  # SYNC_UPDATE only for a real change
+                cs.sync_dirty = True
         cs.signal(ins.signal_slot, update)
 
 
