@@ -2,8 +2,9 @@
 
 Doorbells and CSG requests only mark work and kick the engine; register accesses never
 wait for it. Each slice runs one stream for at most SLICE instructions with the device lock
-held, then releases the lock, so an endless loop in one queue cannot starve other queues,
-other groups or the register interface — the driver's own job timeout recovers it. The
+held, then releases the lock, so an endless loop in one queue cannot starve the register
+interface or the other queues of its CSG priority level (round-robin); a higher level runs
+alone while it has work, as firmware schedules it — the driver's job timeout recovers. The
 engine re-takes the lock only after every register access already waiting for it has had
 its turn (DeviceLock.acquire_after_waiters), and keeps the GIL switch interval short, so a
 server thread woken by its socket gets to ask for the lock within a fraction of a millisecond.
@@ -93,7 +94,13 @@ class Engine:
             self._kick.clear()
 
     def run_once(self) -> tuple[bool, bool]:
-        """One round: a slice for every runnable stream. Returns (more work, someone waits)."""
+        """One round. Returns (more work, someone waits).
+
+        As firmware schedules CSGs: strict priority between CSG priority levels
+        (ENDPOINT_CONFIG), round-robin within one. A level whose streams are all idle,
+        blocked on a sync object or faulted does not count, so lower levels run in the same
+        round; a level where a stream still has work after its slice ends the round, and
+        every stream of it has had one slice."""
         busy = waiting = False
         mcu = self.mcu
         lock = self.lock
@@ -101,30 +108,37 @@ class Engine:
         try:
             if mcu.status != MCU_ENABLED:  # nothing runs without the firmware
                 return False, False
-            slots = self.csg_slots
-            # Higher CSG priority (ENDPOINT_CONFIG) first in each round; every stream still gets
-            # its slice, so a low-priority endless loop delays others by one slice at most.
-            candidates = [(slot, cs) for slot in sorted(slots.slots, key=lambda s: -s.priority) if slot.running
-                          for cs in slot.streams if cs.running and cs.frames]
+            levels: dict[int, list] = {}
+            for slot in self.csg_slots.slots:
+                if slot.running:
+                    for cs in slot.streams:
+                        if cs.running and cs.frames:
+                            levels.setdefault(slot.priority, []).append((slot, cs))
         finally:
             lock.release()
-        for slot, cs in candidates:
-            lock.acquire_after_waiters()
-            try:
-                if mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
-                    continue  # changed while the lock was released
+        for priority in sorted(levels, reverse=True):
+            runnable = False
+            for slot, cs in levels[priority]:
+                lock.acquire_after_waiters()
                 try:
-                    busy_s, waiting_s = self._run_stream(slot, cs)
-                except (MmuFault, DmaError) as e:  # the MCU's own side: its interface in AS0
-                    mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
-                    return False, False
+                    if mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
+                        continue  # changed while the lock was released
+                    try:
+                        result, busy_s, waiting_s = self._run_stream(slot, cs)
+                    except (MmuFault, DmaError) as e:  # the MCU's own side: its interface in AS0
+                        mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
+                        return False, False
+                finally:
+                    lock.release()
+                runnable = runnable or result == "budget"
                 busy, waiting = busy or busy_s, waiting or waiting_s
-            finally:
-                lock.release()
+            if runnable:
+                break  # lower levels wait while this one has work
         return busy, waiting
 
-    def _run_stream(self, slot, cs) -> tuple[bool, bool]:
-        """One slice of one stream and the reports it leads to (under the device lock)."""
+    def _run_stream(self, slot, cs) -> tuple[str, bool, bool]:
+        """One slice of one stream and the reports it leads to (under the device lock):
+        (slice result, more work, someone waits)."""
         busy = waiting = False
         slots = self.csg_slots
         before, was_waiting = cs.instructions, cs.wait is not None
@@ -143,7 +157,7 @@ class Engine:
                 not s.running or not s.frames or s.wait is not None or s.fatal is not None
                 or self._is_idle(s) for s in slot.streams):
             slots.report_idle(slot)
-        return busy, waiting
+        return result, busy, waiting
 
     @staticmethod
     def _is_idle(cs) -> bool:
