@@ -34,6 +34,7 @@ class DeviceLock:
         self._waiting: list[None] = []    # one entry per thread blocked in acquire(); append/pop are atomic
         self._served = threading.Event()  # set whenever a waiter got the mutex or a turn ended
         self._turns: list[None] = []      # one entry per turn() in progress
+        self._parked: list[None] = []     # a worker waiting in acquire_after_waiters
         self._turn = _Turn(self)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -55,7 +56,7 @@ class DeviceLock:
         return self._mutex.locked()
 
     def __enter__(self) -> bool:
-        return self.acquire()
+        return self._mutex.acquire(False) or self.acquire()
 
     def __exit__(self, *exc) -> None:
         self._mutex.release()
@@ -74,18 +75,23 @@ class DeviceLock:
         """Take the lock, but only after every thread already waiting for it has had it and
         every turn in progress has ended (one that lasts beyond TURN_MAX_S is not waited for)."""
         waiting, turns, served = self._waiting, self._turns, self._served
-        deadline = None
-        while waiting or turns:
-            served.clear()  # before the check: a waiter served after it sets it again
-            if not (waiting or turns):
-                break
-            if turns and not waiting:
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + TURN_MAX_S
-                elif now >= deadline:
-                    break
-            served.wait(HANDOFF_POLL_S)
+        if waiting or turns:
+            deadline = None
+            self._parked.append(None)  # before the checks below: a turn ending after them sees it
+            try:
+                while waiting or turns:
+                    served.clear()  # before the check: a waiter served after it sets it again
+                    if not (waiting or turns):
+                        break
+                    if turns and not waiting:
+                        now = time.monotonic()
+                        if deadline is None:
+                            deadline = now + TURN_MAX_S
+                        elif now >= deadline:
+                            break
+                    served.wait(HANDOFF_POLL_S)
+            finally:
+                self._parked.pop()
         self._mutex.acquire()
 
 
@@ -101,5 +107,7 @@ class _Turn:
         lock._mutex.release()
 
     def __exit__(self, *exc) -> None:
-        self._lock._turns.pop()
-        self._lock._served.set()
+        lock = self._lock
+        lock._turns.pop()
+        if lock._parked:  # an Event.set costs microseconds: only when a worker waits
+            lock._served.set()

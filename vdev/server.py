@@ -29,6 +29,7 @@ from .transport import Connection, Message, PeerClosed, ProtocolError
 log = logging.getLogger("vdev.server")
 
 MAX_DATA_XFER = 1 << 20
+_REGION_ACCESS = P.REGION_ACCESS.struct  # offset, region, count as a plain tuple
 MAX_MSG_FDS = 16
 MAX_WRITE_MULTI = 1024
 
@@ -51,6 +52,8 @@ class Server:
         self.device = device
         self.socket_path = os.path.abspath(socket_path)
         self.config = PciConfigSpace(device.identity, device.bars)
+        # The regions are fixed by the device's BARs: their sizes, for the per-access check.
+        self._sizes = {i: n for i in range(P.PCI_NUM_REGIONS) if (n := self.region_size(i))}
         self.interrupts = Interrupts(intx=device.identity.interrupt_pin != 0)
         self.interrupts.on_intx_status = self.config.set_interrupt_status
         self.dma = DmaSpace()
@@ -153,7 +156,9 @@ class Server:
                 if deadline is not None and (not events or time.monotonic() >= deadline):
                     self.interrupts.recheck()
                 # The current client's messages (and its EOF) before any new client.
-                for key, _ in sorted(events, key=lambda e: order[e[0].data]):
+                if len(events) > 1:
+                    events.sort(key=lambda e: order[e[0].data])
+                for key, _ in events:
                     if key.data == "conn":
                         if self.conn is not None and key.fileobj is self.conn.sock:
                             self._serve_one()
@@ -224,7 +229,7 @@ class Server:
 
     def handle(self, msg: Message) -> None:
         conn = self.conn
-        if msg.type != P.TYPE_COMMAND:
+        if msg.flags & P.FLAG_TYPE_MASK != P.TYPE_COMMAND:
             msg.close_fds()
             if msg.type == P.TYPE_REPLY:
                 log.warning("ignoring a reply (id %d) to a request never sent", msg.msg_id)
@@ -257,9 +262,11 @@ class Server:
             log.exception("internal error handling %s", P.command_name(msg.command))
             self._error(msg, errno.EIO, f"internal error: {e}")
             return
-        if not msg.no_reply:
-            payload, fds = reply if isinstance(reply, tuple) else (reply or b"", ())
-            conn.reply(msg, payload, fds)
+        if not msg.flags & P.FLAG_NO_REPLY:
+            if type(reply) is tuple:
+                conn.send(msg.msg_id, msg.command, P.TYPE_REPLY, 0, *reply)
+            else:
+                conn.send(msg.msg_id, msg.command, P.TYPE_REPLY, 0, reply or b"")
 
     def _error(self, msg: Message, errno_: int, why: str) -> None:
         log.warning("%s (id %d) failed: %s [%s]", P.command_name(msg.command), msg.msg_id, why,
@@ -378,6 +385,9 @@ class Server:
     # -- region access -------------------------------------------------------------------
 
     def _check_access(self, region: int, offset: int, count: int) -> None:
+        size = self._sizes.get(region)
+        if size and 0 < count <= MAX_DATA_XFER and offset < size and count <= size - offset:
+            return  # the common case, without building any message
         _require(region < P.PCI_NUM_REGIONS, f"no region {region}")
         size = self.region_size(region)
         _require(size > 0, f"region {region} is not implemented")
@@ -386,29 +396,29 @@ class Server:
                  f"access [0x{offset:x}, +{count}) outside region {region} of size 0x{size:x}")
 
     def _region_read(self, msg: Message) -> bytes:
-        _require(len(msg.payload) == P.REGION_ACCESS_SIZE, "REGION_READ payload must be 16 bytes")
-        req = P.REGION_ACCESS.unpack(msg.payload)
-        self._check_access(req.region, req.offset, req.count)
-        head = bytes(msg.payload)
-        if req.region == P.PCI_CONFIG_REGION_INDEX:
+        payload = msg.payload
+        _require(len(payload) == P.REGION_ACCESS_SIZE, "REGION_READ payload must be 16 bytes")
+        offset, region, count = _REGION_ACCESS.unpack_from(payload)
+        self._check_access(region, offset, count)
+        if region == P.PCI_CONFIG_REGION_INDEX:
             with self.device.lock:  # the same rule as BAR accesses: device state under one lock
-                return head + self.config.read(req.offset, req.count)
-        count, offset = req.count, req.offset
+                return bytes(payload) + self.config.read(offset, count)
         with self.device.lock:
             if count in (4, 8, 2, 1) and offset % count == 0:  # the common case: one register
-                return head + self.device.bar_read(req.region, offset, count).to_bytes(count, "little")
-            data = b"".join(self.device.bar_read(req.region, off, w).to_bytes(w, "little")
+                return payload + self.device.bar_read(region, offset, count).to_bytes(count, "little")
+            data = b"".join(self.device.bar_read(region, off, w).to_bytes(w, "little")
                             for off, w in _split(offset, count))
-        return head + data
+        return bytes(payload) + data
 
     def _region_write(self, msg: Message) -> bytes:
-        _require(len(msg.payload) >= P.REGION_ACCESS_SIZE, "REGION_WRITE payload too short")
-        req = P.REGION_ACCESS.unpack(msg.payload)
-        _require(len(msg.payload) - P.REGION_ACCESS_SIZE == req.count,
-                 f"REGION_WRITE count {req.count} but {len(msg.payload) - P.REGION_ACCESS_SIZE} data bytes")
-        self._check_access(req.region, req.offset, req.count)
-        self._write_region(req.region, req.offset, msg.payload[P.REGION_ACCESS_SIZE:])
-        return bytes(msg.payload[:P.REGION_ACCESS_SIZE])
+        payload = msg.payload
+        _require(len(payload) >= P.REGION_ACCESS_SIZE, "REGION_WRITE payload too short")
+        offset, region, count = _REGION_ACCESS.unpack_from(payload)
+        _require(len(payload) - P.REGION_ACCESS_SIZE == count,
+                 f"REGION_WRITE count {count} but {len(payload) - P.REGION_ACCESS_SIZE} data bytes")
+        self._check_access(region, offset, count)
+        self._write_region(region, offset, payload[P.REGION_ACCESS_SIZE:])
+        return bytes(payload[:P.REGION_ACCESS_SIZE])
 
     def _region_write_multi(self, msg: Message) -> bytes:
         _require(self.write_multiple, "REGION_WRITE_MULTI was not negotiated")
