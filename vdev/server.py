@@ -178,7 +178,7 @@ class Server:
     def _accept(self) -> None:
         sock, _ = self._listener.accept()
         # A client that hung up may still have unread messages or an EOF queued: finish it.
-        while self.conn is not None and select.select([self.conn.sock], [], [], 0)[0]:
+        while self.conn is not None and (self.conn.pending() or select.select([self.conn.sock], [], [], 0)[0]):
             self._serve_one()
         if self.conn is not None:
             log.warning("refusing a second client: one client at a time is connected")
@@ -211,9 +211,14 @@ class Server:
     # -- message loop --------------------------------------------------------------------
 
     def _serve_one(self) -> bool:
-        """Handle one message; False when the connection is gone."""
+        """Handle one message, and the ones already received with it; False when the
+        connection is gone."""
         with self.device.lock.turn():  # device workers stay out until the reply is sent
-            return self._serve_one_turn()
+            ok = self._serve_one_turn()
+        while ok and self.conn is not None and self.conn.pending():
+            with self.device.lock.turn():
+                ok = self._serve_one_turn()
+        return ok
 
     def _serve_one_turn(self) -> bool:
         try:

@@ -69,6 +69,7 @@ def _fds_from_ancillary(ancdata, fds: list[int]) -> bool:
 
 _HEADER = P.HEADER.struct  # header fields as a plain tuple: no record per message
 _HEADER_SIZE = P.HEADER_SIZE
+RECV_BUFFER = 1 << 16  # grows for a larger message
 
 
 class Connection:
@@ -92,8 +93,11 @@ class Connection:
         self._poll.register(sock.fileno(), select.POLLIN)
         self._polling_out = False
         self._anc_size = socket.CMSG_SPACE(max_fds * 4)
-        self._header = bytearray(_HEADER_SIZE)
-        self._header_view = memoryview(self._header)
+        self._buf = bytearray(RECV_BUFFER)
+        self._view = memoryview(self._buf)
+        self._start = self._end = 0  # unread bytes: _buf[_start:_end]
+        self._base = 0               # stream offset of _buf[0]
+        self._fds: list[tuple[int, list[int], bool]] = []  # (stream offset past the read, fds, truncated)
 
     def _wait(self, writing: bool) -> bool:
         """Block until the socket is readable (writable), up to io_timeout; False on timeout."""
@@ -106,56 +110,90 @@ class Connection:
         return self.sock.fileno()
 
     def close(self) -> None:
+        for _, fds, _ in self._fds:  # received with a message never handed out
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._fds.clear()
         try:
             self.sock.close()
         except OSError:
             pass
 
-    def _recv_exact(self, view: memoryview, fds: list[int]) -> bool:
-        truncated = False
-        got = 0
-        while got < len(view):
+    # -- receiving ------------------------------------------------------------------------
+    #
+    # One recvmsg takes whatever has arrived (a message and its payload, or a run of posted
+    # writes) into a buffer that messages are then cut from. File descriptors are matched to
+    # messages by what the kernel guarantees for unix stream sockets: each sender's sendmsg
+    # attaches them to its first byte, and a read that picks up fds stops at the end of the
+    # buffer that carried them. So fds that arrive with a read belong to the message holding
+    # the last byte of that read.
+
+    def pending(self) -> bool:
+        """A whole message is already buffered (the socket may not be readable for it)."""
+        avail = self._end - self._start
+        if avail < _HEADER_SIZE:
+            return False
+        return avail >= _HEADER.unpack_from(self._buf, self._start)[2]
+
+    def _fill(self, need: int) -> None:
+        """Read until `need` bytes are buffered past _start, waiting up to io_timeout."""
+        if len(self._buf) - self._start < need:  # make room: move the unread part to the front
+            rest = self._end - self._start
+            if len(self._buf) < need:
+                self._view.release()  # a bytearray with a view cannot grow
+                self._buf.extend(bytes(need - len(self._buf)))
+            self._buf[:rest] = self._buf[self._start:self._end]
+            self._base += self._start
+            self._start, self._end = 0, rest
+            self._view = memoryview(self._buf)
+        while self._end - self._start < need:
             try:
-                n, anc, flags, _ = self.sock.recvmsg_into([view[got:] if got else view], self._anc_size)
+                n, anc, flags, _ = self.sock.recvmsg_into([self._view[self._end:]], self._anc_size)
             except BlockingIOError:
                 if not self._wait(False):
-                    raise ProtocolError(f"peer stalled in the middle of a message ({got}/{len(view)} bytes)") from None
+                    raise ProtocolError(f"peer stalled in the middle of a message "
+                                        f"({self._end - self._start}/{need} bytes)") from None
                 continue
             except (ConnectionResetError, BrokenPipeError) as e:
                 raise PeerClosed(str(e)) from e
-            if anc or flags:
-                truncated |= _fds_from_ancillary(anc, fds) or bool(flags & _MSG_CTRUNC)
             if n == 0:
-                if got == 0 and view.obj is self._header:
+                if self._end == self._start:
                     raise PeerClosed("EOF")
-                raise ProtocolError(f"EOF in the middle of a message ({got}/{len(view)} bytes)")
-            got += n
-        return truncated
+                raise ProtocolError(f"EOF in the middle of a message ({self._end - self._start}/{need} bytes)")
+            self._end += n
+            if anc or flags:
+                fds: list[int] = []
+                truncated = _fds_from_ancillary(anc, fds) or bool(flags & _MSG_CTRUNC)
+                self._fds.append((self._base + self._end, fds, truncated))
 
     def recv(self) -> Message:
         """Read one whole message. Raises PeerClosed on EOF, ProtocolError if unframeable."""
+        if self._end - self._start < _HEADER_SIZE:
+            self._fill(_HEADER_SIZE)
+        msg_id, command, msg_size, flags, error = _HEADER.unpack_from(self._buf, self._start)
+        if msg_size < _HEADER_SIZE:
+            raise ProtocolError(f"msg_size {msg_size} is smaller than the header")
+        if msg_size > self.max_msg_size:
+            raise ProtocolError(f"msg_size {msg_size} exceeds the limit {self.max_msg_size}")
+        if self._end - self._start < msg_size:
+            self._fill(msg_size)
+        start = self._start
+        body = self._buf[start + _HEADER_SIZE:start + msg_size]
+        self._start = start + msg_size
+        if self._start == self._end:
+            self._base += self._end
+            self._start = self._end = 0
         fds: list[int] = []
-        try:
-            truncated = self._recv_exact(self._header_view, fds)
-            msg_id, command, msg_size, flags, error = _HEADER.unpack_from(self._header)
-            if msg_size < _HEADER_SIZE:
-                raise ProtocolError(f"msg_size {msg_size} is smaller than the header")
-            if msg_size > self.max_msg_size:
-                raise ProtocolError(f"msg_size {msg_size} exceeds the limit {self.max_msg_size}")
-            body = bytearray(msg_size - _HEADER_SIZE)
-            if body:
-                # A message's fds come with its first byte, so with the header; the body is
-                # read without ancillary data unless it arrives in pieces.
-                try:
-                    n = self.sock.recv_into(body)
-                except (BlockingIOError, ConnectionResetError, BrokenPipeError):
-                    n = 0
-                if n < len(body):
-                    truncated |= self._recv_exact(memoryview(body)[n:], fds)
-        except BaseException:
-            for fd in fds:
-                os.close(fd)
-            raise
+        truncated = False
+        if self._fds:
+            last = self._base + self._start  # the stream offset just past this message
+            while self._fds and self._fds[0][0] <= last:
+                _, got, trunc = self._fds.pop(0)
+                fds.extend(got)
+                truncated |= trunc
         return Message(msg_id, command, flags, error, body, fds, truncated)
 
     def send(self, msg_id: int, command: int, flags: int, error: int = 0,
