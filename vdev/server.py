@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import select
-import selectors
 import socket
 import stat
 import threading
@@ -64,7 +63,7 @@ class Server:
         self.client_caps: dict = {}
         self.connections = 0
         self._listener: socket.socket | None = None
-        self._sel: selectors.BaseSelector | None = None
+        self._sel: _Poller | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
         self._handlers = {
@@ -138,9 +137,9 @@ class Server:
     def serve_forever(self) -> None:
         if self._listener is None:
             self.listen()
-        self._sel = sel = selectors.DefaultSelector()
-        sel.register(self._listener, selectors.EVENT_READ, "listen")
-        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._sel = sel = _Poller()
+        sel.register(self._listener.fileno(), "listen")
+        sel.register(self._wake_r, "wake")
         resample_fd = None
         order = {"conn": 0, "resample": 1, "listen": 2, "wake": 3}
         try:
@@ -150,23 +149,23 @@ class Server:
                         sel.unregister(resample_fd)
                     resample_fd = self.interrupts.intx_resample_fd
                     if resample_fd is not None:
-                        sel.register(resample_fd, selectors.EVENT_READ, "resample")
+                        sel.register(resample_fd, "resample")
                 deadline = self.interrupts.recheck_deadline
                 events = sel.select(UNMASK_QUIET_S if deadline is not None else None)
                 if deadline is not None and (not events or time.monotonic() >= deadline):
                     self.interrupts.recheck()
                 # The current client's messages (and its EOF) before any new client.
                 if len(events) > 1:
-                    events.sort(key=lambda e: order[e[0].data])
-                for key, _ in events:
-                    if key.data == "conn":
-                        if self.conn is not None and key.fileobj is self.conn.sock:
+                    events.sort(key=lambda e: order[e[1]])
+                for fd, tag in events:
+                    if tag == "conn":
+                        if self.conn is not None and fd == self.conn.fileno():
                             self._serve_one()
-                    elif key.data == "resample":
+                    elif tag == "resample":
                         self.interrupts.resample()
-                    elif key.data == "listen":
+                    elif tag == "listen":
                         self._accept()
-                    elif key.data == "wake":
+                    elif tag == "wake":
                         os.read(self._wake_r, 64)
                     if self.interrupts.intx_resample_fd != resample_fd:
                         break  # re-register before the next select
@@ -188,7 +187,7 @@ class Server:
         self.negotiated = False
         self.write_multiple = False
         self.connections += 1
-        self._sel.register(self.conn.sock, selectors.EVENT_READ, "conn")
+        self._sel.register(self.conn.fileno(), "conn")
         log.info("client connected (connection %d)", self.connections)
         with self.device.lock:
             self.device.client_connected()
@@ -197,7 +196,7 @@ class Server:
         if self.conn is None:
             return
         if self._sel is not None:
-            self._sel.unregister(self.conn.sock)
+            self._sel.unregister(self.conn.fileno())
         self.conn.close()
         self.conn = None
         self.negotiated = False
@@ -491,3 +490,27 @@ def serve(device: Device, socket_path: str, ready: threading.Event | None = None
     finally:
         server.close()
     return server
+
+
+class _Poller:
+    """epoll with a tag per fd: what serve_forever needs of `selectors`, without the
+    microseconds its select() adds to every message."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._tags: dict[int, str] = {}
+
+    def register(self, fd: int, tag: str) -> None:
+        self._epoll.register(fd, select.EPOLLIN)
+        self._tags[fd] = tag
+
+    def unregister(self, fd: int) -> None:
+        self._epoll.unregister(fd)
+        del self._tags[fd]
+
+    def select(self, timeout: float | None) -> list[tuple[int, str]]:
+        tags = self._tags
+        return [(fd, tags[fd]) for fd, _ in self._epoll.poll(-1 if timeout is None else timeout) if fd in tags]
+
+    def close(self) -> None:
+        self._epoll.close()
