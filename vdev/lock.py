@@ -15,6 +15,7 @@ such syscall costs the server another GIL switch interval to get back in.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -24,6 +25,9 @@ HANDOFF_POLL_S = 0.01
 # A worker parks for a turn at most this long per slice: a peer stalled in the middle of a
 # message holds the server, not the GPU.
 TURN_MAX_S = 0.05
+# While register accesses keep coming (a turn ended this recently), a worker re-taking the
+# lock first yields its CPU: the server thread, woken by its socket, may be queued behind it.
+ACTIVE_WINDOW_S = 0.005
 
 
 class DeviceLock:
@@ -35,6 +39,7 @@ class DeviceLock:
         self._served = threading.Event()  # set whenever a waiter got the mutex or a turn ended
         self._turns: list[None] = []      # one entry per turn() in progress
         self._parked: list[None] = []     # a worker waiting in acquire_after_waiters
+        self.last_turn = -1.0             # time.monotonic() when the last turn ended
         self._turn = _Turn(self)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -75,6 +80,8 @@ class DeviceLock:
         """Take the lock, but only after every thread already waiting for it has had it and
         every turn in progress has ended (one that lasts beyond TURN_MAX_S is not waited for)."""
         waiting, turns, served = self._waiting, self._turns, self._served
+        if time.monotonic() - self.last_turn < ACTIVE_WINDOW_S:
+            os.sched_yield()
         if waiting or turns:
             deadline = None
             self._parked.append(None)  # before the checks below: a turn ending after them sees it
@@ -109,5 +116,6 @@ class _Turn:
     def __exit__(self, *exc) -> None:
         lock = self._lock
         lock._turns.pop()
+        lock.last_turn = time.monotonic()
         if lock._parked:  # an Event.set costs microseconds: only when a worker waits
             lock._served.set()
