@@ -79,7 +79,12 @@ class Engine:
             self._thread = None
 
     def kick(self) -> None:
-        self._kick.set()
+        """Wake the worker; from inside a server turn (a doorbell write), once the turn ends."""
+        after_turn = getattr(self.lock, "call_after_turn", None)
+        if after_turn is not None:
+            after_turn(self._kick.set)
+        else:
+            self._kick.set()
 
     def _loop(self) -> None:
         while not self._stop:

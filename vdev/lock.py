@@ -40,6 +40,7 @@ class DeviceLock:
         self._turns: list[None] = []      # one entry per turn() in progress
         self._parked: list[None] = []     # a worker waiting in acquire_after_waiters
         self.last_turn = -1.0             # time.monotonic() when the last turn ended
+        self._after_turn: list = []       # callbacks for the end of the turn in progress
         self._turn = _Turn(self)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -75,6 +76,15 @@ class DeviceLock:
         """A context for one whole register-side transaction (receive, handle, reply): a worker
         does not re-take the lock until it ends. Entering waits for a worker's current slice."""
         return self._turn
+
+    def call_after_turn(self, fn) -> None:
+        """Call `fn` once the turn in progress has ended (at once if none is): a worker woken
+        in the middle of a message would only fight the server for the GIL until the reply
+        is out, then park."""
+        if self._turns:
+            self._after_turn.append(fn)
+        else:
+            fn()
 
     def acquire_after_waiters(self) -> None:
         """Take the lock, but only after every thread already waiting for it has had it and
@@ -117,5 +127,9 @@ class _Turn:
         lock = self._lock
         lock._turns.pop()
         lock.last_turn = time.monotonic()
+        if lock._after_turn and not lock._turns:
+            calls, lock._after_turn = lock._after_turn, []
+            for fn in calls:
+                fn()
         if lock._parked:  # an Event.set costs microseconds: only when a worker waits
             lock._served.set()

@@ -48,3 +48,14 @@ def test_a_turn_keeps_the_worker_out_until_it_ends(monkeypatch):
             order.append("register")
     w.join(5)
     assert order == ["register", "worker"]
+
+
+def test_a_kick_inside_a_turn_wakes_the_worker_only_when_the_turn_ends():
+    lock = DeviceLock()
+    woken = []
+    with lock.turn():
+        lock.call_after_turn(lambda: woken.append("kick"))
+        assert woken == []              # the reply is not out yet
+    assert woken == ["kick"]
+    lock.call_after_turn(lambda: woken.append("now"))  # outside a turn: at once
+    assert woken == ["kick", "now"]
