@@ -8,6 +8,7 @@ keeps its state and the server waits for the next client.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -51,6 +52,8 @@ class Server:
         self.device = device
         self.socket_path = os.path.abspath(socket_path)
         self.config = PciConfigSpace(device.identity, device.bars)
+        # A DeviceLock keeps device workers out for a whole message; any other lock has no turns.
+        self._turn = device.lock.turn() if hasattr(device.lock, "turn") else contextlib.nullcontext()
         # The regions are fixed by the device's BARs: their sizes, for the per-access check.
         self._sizes = {i: n for i in range(P.PCI_NUM_REGIONS) if (n := self.region_size(i))}
         self.interrupts = Interrupts(intx=device.identity.interrupt_pin != 0)
@@ -212,10 +215,11 @@ class Server:
     def _serve_one(self) -> bool:
         """Handle one message, and the ones already received with it; False when the
         connection is gone."""
-        with self.device.lock.turn():  # device workers stay out until the reply is sent
+        turn = self._turn
+        with turn:  # device workers stay out until the reply is sent
             ok = self._serve_one_turn()
         while ok and self.conn is not None and self.conn.pending():
-            with self.device.lock.turn():
+            with turn:
                 ok = self._serve_one_turn()
         return ok
 
