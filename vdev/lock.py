@@ -15,7 +15,6 @@ such syscall costs the server another GIL switch interval to get back in.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -25,9 +24,6 @@ HANDOFF_POLL_S = 0.01
 # A worker parks for a turn at most this long per slice: a peer stalled in the middle of a
 # message holds the server, not the GPU.
 TURN_MAX_S = 0.05
-# While register accesses keep coming (a turn ended this recently), a worker re-taking the
-# lock first yields its CPU: the server thread, woken by its socket, may be queued behind it.
-ACTIVE_WINDOW_S = 0.005
 
 
 class DeviceLock:
@@ -39,7 +35,6 @@ class DeviceLock:
         self._served = threading.Event()  # set whenever a waiter got the mutex or a turn ended
         self._turns: list[None] = []      # one entry per turn() in progress
         self._parked: list[None] = []     # a worker waiting in acquire_after_waiters
-        self.last_turn = -1.0             # time.monotonic() when the last turn ended
         self._after_turn: list = []       # callbacks for the end of the turn in progress
         self._turn = _Turn(self)
 
@@ -90,8 +85,6 @@ class DeviceLock:
         """Take the lock, but only after every thread already waiting for it has had it and
         every turn in progress has ended (one that lasts beyond TURN_MAX_S is not waited for)."""
         waiting, turns, served = self._waiting, self._turns, self._served
-        if time.monotonic() - self.last_turn < ACTIVE_WINDOW_S:
-            os.sched_yield()
         if waiting or turns:
             deadline = None
             self._parked.append(None)  # before the checks below: a turn ending after them sees it
@@ -126,7 +119,6 @@ class _Turn:
     def __exit__(self, *exc) -> None:
         lock = self._lock
         lock._turns.pop()
-        lock.last_turn = time.monotonic()
         if lock._after_turn and not lock._turns:
             calls, lock._after_turn = lock._after_turn, []
             for fn in calls:
