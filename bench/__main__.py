@@ -1,11 +1,13 @@
 """`make bench`: every benchmark of the project, printing numbers and ratios."""
 
-from . import guest, interpreter, kernel, mmio, tracing
+from . import cmmio, guest, interpreter, kernel, mmio, regaccess, tracing
 
 
 def main() -> None:
     mmio.main()
+    cmmio.main()
     interpreter.main()
+    regaccess.main()
     tracing.main()
     guest.main()
     kernel.main()

@@ -25,11 +25,29 @@ class AddressSpace:
         self._report_fault = report_fault
         self._faults = faults
         self._tlb: dict[int, Translation] = {}
+        self._words: dict[int, memoryview | None] = {}  # page -> its u64 words (instruction fetch)
         self.faults = 0
         self.stuck = False  # injected: AS_STATUS keeps reading AS_ACTIVE
 
     def invalidate(self) -> None:
         self._tlb.clear()
+        words, self._words = self._words, {}
+        for mv in words.values():
+            if mv is not None:
+                mv.release()  # the mapping behind it may be about to close
+
+    def words(self, va: int) -> memoryview | None:
+        """The 4 KiB page holding `va` as 512 u64 words, read access (MmuFault as for a read),
+        or None if that page is not one piece of guest RAM (then read() it piecewise).
+        Cached with the page's translation: the view shows the memory as it is now, so only
+        a translation change (what drops the TLB) can make it stale."""
+        page = va >> 12
+        mv = self._words.get(page, False)
+        if mv is False or self._faults:
+            mv = self.memory.words(self.translate(va, ACCESS_READ) - (va & 0xFFF), 4096)
+            if not self._faults:  # armed injections are checked on every access
+                self._words[page] = mv
+        return mv
 
     def translate(self, va: int, access: int = ACCESS_READ) -> int:
         """Physical address of `va`, or raise MmuFault after reporting it to the driver."""

@@ -16,6 +16,7 @@ from mali_regs.regmap import Access, Part, Register, RegMap
 
 log = logging.getLogger("mali.regs")
 
+_HI = Part.HI
 ReadHook = Callable[[Register], int]
 WriteHook = Callable[[Register, int, int], None]  # (register, new full value, bits written mask)
 
@@ -31,6 +32,7 @@ class RegisterFile:
         self._read_hooks: dict[Register, ReadHook] = {}
         self._write_hooks: dict[Register, WriteHook] = {}
         self.misuse = 0  # count of logged driver-misuse events (tests and stats read it)
+        self._write_only = frozenset(r for r in regmap.registers if not r.access.readable)
 
     def reset(self) -> None:
         self.values = dict(self._reset)
@@ -65,11 +67,12 @@ class RegisterFile:
             self.report_misuse("read of unmapped offset 0x%05x", offset)
             return 0
         reg, part = hit
-        if not reg.access.readable:
+        if reg in self._write_only:
             self.report_misuse("read of write-only %s", reg.part_name(part))
             return 0
-        v = self._value(reg)
-        return (v >> 32) & 0xFFFFFFFF if part is Part.HI else v & 0xFFFFFFFF
+        hook = self._read_hooks.get(reg)  # _value(), inlined: this is every register read
+        v = hook(reg) if hook is not None else self.values[reg]
+        return (v >> 32) & 0xFFFFFFFF if part is _HI else v & 0xFFFFFFFF
 
     def write32(self, offset: int, value: int) -> None:
         hit = self._index.get(offset)

@@ -126,7 +126,9 @@ class CsgSlots:
                 self._kick(slot)
 
     def _kick(self, slot: CsgSlot) -> None:
-        slot.idle = False
+        # Only marks work: the slot stays idle unless a stream really runs something (the
+        # engine clears it then), so a request or a doorbell that brings no work raises no
+        # new IDLE, as firmware does.
         if self.engine is not None:
             self.engine.kick()
 
@@ -244,6 +246,10 @@ class CsgSlots:
         self._emit(Kind.IFACE, IfaceBlockId.CSG, ack ^ bit, slot=slot.index, aux=req)
         if inp["CSG_ACK_IRQ_MASK"] & bit:
             self.job_irq.raise_bits(1 << slot.index)
+
+    def report_busy(self, slot: CsgSlot) -> None:
+        """A stream of the slot executed instructions: the next idle state is a new transition."""
+        slot.idle = False
 
     def report_sync_update(self, slot: CsgSlot) -> None:
         self._toggle_event(slot, CSG_SYNC_UPDATE)

@@ -2,8 +2,12 @@
 
 Doorbells and CSG requests only mark work and kick the engine; register accesses never
 wait for it. Each slice runs one stream for at most SLICE instructions with the device lock
-held, then releases the lock, so an endless loop in one queue cannot starve other queues,
-other groups or the register interface — the driver's own job timeout recovers it.
+held, then releases the lock, so an endless loop in one queue cannot starve the register
+interface or the other queues of its CSG priority level (round-robin); a higher level runs
+alone while it has work, as firmware schedules it — the driver's job timeout recovers. The
+engine re-takes the lock only after every register access already waiting for it has had
+its turn (DeviceLock.acquire_after_waiters), and keeps the GIL switch interval short, so a
+server thread woken by its socket gets to ask for the lock within a fraction of a millisecond.
 Blocked SYNC_WAITs are re-evaluated after every sync-object write by any stream and, since
 the CPU can also write sync objects, on a short poll while any stream waits.
 """
@@ -11,6 +15,7 @@ the CPU can also write sync objects, on a short poll while any stream waits.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Callable, Sequence
 
@@ -32,6 +37,10 @@ log = logging.getLogger("mali.engine")
 
 SLICE = 256
 POLL_S = 0.002
+# A busy engine holds the GIL: a thread woken by I/O waits for it up to the switch interval
+# (5 ms by default) before it can run a line. Forced switches only happen when some other
+# thread wants to run, so a short interval costs the engine nothing while nobody does.
+SWITCH_INTERVAL_S = 0.00005
 
 
 class Engine:
@@ -57,6 +66,8 @@ class Engine:
 
     def start(self) -> None:
         if self._thread is None:
+            if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+                sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._thread = threading.Thread(target=self._loop, name="mali-engine", daemon=True)
             self._thread.start()
 
@@ -68,7 +79,12 @@ class Engine:
             self._thread = None
 
     def kick(self) -> None:
-        self._kick.set()
+        """Wake the worker; from inside a server turn (a doorbell write), once the turn ends."""
+        after_turn = getattr(self.lock, "call_after_turn", None)
+        if after_turn is not None:
+            after_turn(self._kick.set)
+        else:
+            self._kick.set()
 
     def _loop(self) -> None:
         while not self._stop:
@@ -83,34 +99,57 @@ class Engine:
             self._kick.clear()
 
     def run_once(self) -> tuple[bool, bool]:
-        """One round: a slice for every runnable stream. Returns (more work, someone waits)."""
+        """One round. Returns (more work, someone waits).
+
+        As firmware schedules CSGs: strict priority between CSG priority levels
+        (ENDPOINT_CONFIG), round-robin within one. A level whose streams are all idle,
+        blocked on a sync object or faulted does not count, so lower levels run in the same
+        round; a level where a stream still has work after its slice ends the round, and
+        every stream of it has had one slice."""
         busy = waiting = False
         mcu = self.mcu
-        with self.lock:
+        lock = self.lock
+        lock.acquire_after_waiters()
+        try:
             if mcu.status != MCU_ENABLED:  # nothing runs without the firmware
                 return False, False
-            slots = self.csg_slots
-            # Higher CSG priority (ENDPOINT_CONFIG) first in each round; every stream still gets
-            # its slice, so a low-priority endless loop delays others by one slice at most.
-            candidates = [(slot, cs) for slot in sorted(slots.slots, key=lambda s: -s.priority) if slot.running
-                          for cs in slot.streams if cs.running and cs.frames]
-        for slot, cs in candidates:
-            with self.lock:
-                if mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
-                    continue  # changed while the lock was released
+            levels: dict[int, list] = {}
+            for slot in self.csg_slots.slots:
+                if slot.running:
+                    for cs in slot.streams:
+                        if cs.running and cs.frames:
+                            levels.setdefault(slot.priority, []).append((slot, cs))
+        finally:
+            lock.release()
+        for priority in sorted(levels, reverse=True):
+            runnable = False
+            for slot, cs in levels[priority]:
+                lock.acquire_after_waiters()
                 try:
-                    busy_s, waiting_s = self._run_stream(slot, cs)
-                except (MmuFault, DmaError) as e:  # the MCU's own side: its interface in AS0
-                    mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
-                    return False, False
+                    if mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
+                        continue  # changed while the lock was released
+                    try:
+                        result, busy_s, waiting_s = self._run_stream(slot, cs)
+                    except (MmuFault, DmaError) as e:  # the MCU's own side: its interface in AS0
+                        mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
+                        return False, False
+                finally:
+                    lock.release()
+                runnable = runnable or result == "budget"
                 busy, waiting = busy or busy_s, waiting or waiting_s
+            if runnable:
+                break  # lower levels wait while this one has work
         return busy, waiting
 
-    def _run_stream(self, slot, cs) -> tuple[bool, bool]:
-        """One slice of one stream and the reports it leads to (under the device lock)."""
+    def _run_stream(self, slot, cs) -> tuple[str, bool, bool]:
+        """One slice of one stream and the reports it leads to (under the device lock):
+        (slice result, more work, someone waits)."""
         busy = waiting = False
         slots = self.csg_slots
+        before, was_waiting = cs.instructions, cs.wait is not None
         result = self._slice(slot, cs)
+        if cs.instructions != before or was_waiting and cs.wait is None:  # ran something, or a wait completed
+            slots.report_busy(slot)
         if result == "budget":
             busy = True
         elif result == "blocked":
@@ -123,7 +162,7 @@ class Engine:
                 not s.running or not s.frames or s.wait is not None or s.fatal is not None
                 or self._is_idle(s) for s in slot.streams):
             slots.report_idle(slot)
-        return busy, waiting
+        return result, busy, waiting
 
     @staticmethod
     def _is_idle(cs) -> bool:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from mali_base.events import Kind
-from mali_base.pagetable import ACCESS_READ
+from mali_base.pagetable import ACCESS_READ, ACCESS_WRITE
 from mali_regs.enums import EXCEPTION
 
-from . import isa
+from . import compiled, isa
 from .isa import Op
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class CsFatal(Exception):
         self.why = why
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     """Where a level of the call stack fetches from. The ring frame's pc is the extract offset."""
 
@@ -178,55 +178,138 @@ class Interpreter:
         """Run up to `budget` instructions: 'idle', 'blocked' or 'budget' (raises CsFatal, MmuFault).
 
         Asynchronous work still queued when the slice ends completes with it: zero latency,
-        but only after everything the stream ordered before it."""
+        but only after everything the stream ordered before it.
+
+        The hot loop keeps the frame's pc in a local (written back on every way out), fetches
+        through the address space's per-page word views and runs register-only instructions
+        as compiled closures; everything else goes through the handler table."""
         if cs.wait is not None:
             if not self._wait_done(cs, aspace):
                 return "blocked"
             self._wait_error(cs, aspace)
             cs.wait = None
             self._advance(cs)
-        for _ in range(budget):
-            f = cs.frames[-1]
-            if f.ring:
-                if f.pc == f.end:
-                    f.end = self.insert(cs)
-                    if f.pc == f.end:
+        regs = cs.regs
+        nregs = len(regs)
+        fast = compiled.table(nregs)
+        frames = cs.frames
+        ring = cs.ring
+        rbase, rsize = ring.base, ring.size
+        rmask = rsize - 1
+        # Per-instruction work only when someone asked for it: injected faults, a CS_INSTR
+        # sink, debug logging. Checked once per slice (all of them change under the lock).
+        trace = self.events is not None or self.faults is not None or log.isEnabledFor(logging.DEBUG)
+        page, words = -1, None
+        left, n = budget, 0
+        f, pc = None, 0
+        try:
+            while left > 0:
+                f = frames[-1]
+                pc, end, in_ring = f.pc, f.end, f.ring
+                while left > 0:
+                    left -= 1
+                    if in_ring:
+                        if pc == end:
+                            end = f.end = self.insert(cs)
+                            if pc == end:
+                                cs.drain(-1)
+                                return "idle"
+                            if (end - pc) & 7 or not 0 < end - pc <= rsize:
+                                raise CsFatal(EXC_INSTR_INVALID_PC, end,
+                                              f"ring insert 0x{end:x} is not a whole number of instructions past extract "
+                                              f"0x{pc:x} within the 0x{rsize:x}-byte ring")
+                        va = rbase + (pc & rmask)
+                    elif pc >= end:
+                        frames.pop()
+                        f = None
+                        break
+                    else:
+                        va = pc
+                    # The command-stream front end reads instructions as data: panthor maps rings no-exec.
+                    if va >> 12 != page:
+                        words = aspace.words(va) if not va & 7 else None
+                        page = va >> 12
+                    if words is not None and not trace:
+                        # A window of this page where pc maps linearly onto word j: up to the
+                        # ring's insert point and wrap, down to its start. Compiled instructions
+                        # run here back to back, branches included, until one leaves it.
+                        j = (va >> 3) & 511
+                        if in_ring:
+                            off = pc & rmask
+                            jlo = j - (off >> 3)
+                            jhi = j + (min(end - pc, rsize - off) >> 3)
+                        else:
+                            jlo, jhi = 0, j + ((end - pc) >> 3)
+                        if j < jhi:
+                            jlo = jlo if jlo > 0 else 0
+                            jhi = jhi if jhi < 512 else 512
+                            base = pc - (j << 3)
+                            k, nmax = n, n + left + 1
+                            while True:
+                                h = fast.get(words[j])
+                                if h is None:
+                                    break
+                                step = h(regs)
+                                if not step:
+                                    break
+                                n += 1
+                                j += step >> 3
+                                if n == nmax or not jlo <= j < jhi:
+                                    break
+                            pc = base + (j << 3)
+                            if n != k:
+                                left -= n - k - 1  # this iteration's 1 is already taken
+                                continue
+                    if words is not None:
+                        raw = words[(va >> 3) & 511]
+                    else:
+                        raw = int.from_bytes(aspace.read(va, 8, ACCESS_READ), "little")
+                    h = fast.get(raw)
+                    if h is None:
+                        h = compiled.lookup(fast, self._decode(raw, va), nregs)
+                    if trace:
+                        self._trace(cs, raw, va)
+                        page = -1  # re-translate every fetch: an armed injection sees each one
+                    n += 1
+                    step = h(regs)
+                    if step:
+                        pc += step
+                        continue
+                    # Through the handler table: it may jump, call, block or touch memory.
+                    f.pc = pc
+                    f = None
+                    page = -1
+                    if self._execute(cs, aspace, isa.decode(raw), va):
+                        self._advance(cs)
+                    elif cs.wait is not None:
                         cs.drain(-1)
-                        return "idle"
-                    if (f.end - f.pc) & 7 or not 0 < f.end - f.pc <= cs.ring.size:
-                        raise CsFatal(EXC_INSTR_INVALID_PC, f.end,
-                                      f"ring insert 0x{f.end:x} is not a whole number of instructions past extract "
-                                      f"0x{f.pc:x} within the 0x{cs.ring.size:x}-byte ring")
-                va = cs.ring.base + (f.pc & (cs.ring.size - 1))
-            else:
-                if f.pc >= f.end:
-                    cs.frames.pop()
-                    continue
-                va = f.pc
-            # The command-stream front end reads instructions as data: panthor maps rings no-exec.
-            raw = int.from_bytes(aspace.read(va, 8, ACCESS_READ), "little")
-            try:
-                instr = isa.decode(raw)
-            except isa.InvalidInstruction as e:
-                raise CsFatal(EXC_CS_INSTR_INVALID, raw & 0xFFFFFFFF,
-                              f"invalid instruction 0x{raw:016x} at 0x{va:x}: {e.reason}") from None
-            if self.faults is not None:
-                inj = self.faults.take("cs_fatal", slot=cs.slot)
-                if inj is not None:
-                    raise CsFatal(inj.params.get("exception", EXC_CS_UNRECOVERABLE), raw & 0xFFFFFFFF,
-                                  f"injected CS fatal at 0x{va:x}")
-            cs.instructions += 1
-            if self.events is not None:
-                self.events.emit(Kind.CS_INSTR, va, raw, slot=cs.slot, stream=cs.index)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("CSG%d CS%d 0x%x: %s", cs.slot, cs.index, va, isa.disassemble(instr))
-            if self._execute(cs, aspace, instr, va):
-                self._advance(cs)
-            elif cs.wait is not None:
-                cs.drain(-1)
-                return "blocked"
+                        return "blocked"
+                    break
+        finally:
+            if f is not None:
+                f.pc = pc
+            cs.instructions += n
         cs.drain(-1)
         return "budget"
+
+    @staticmethod
+    def _decode(raw: int, va: int) -> isa.Instr:
+        try:
+            return isa.decode(raw)
+        except isa.InvalidInstruction as e:
+            raise CsFatal(EXC_CS_INSTR_INVALID, raw & 0xFFFFFFFF,
+                          f"invalid instruction 0x{raw:016x} at 0x{va:x}: {e.reason}") from None
+
+    def _trace(self, cs: CommandStream, raw: int, va: int) -> None:
+        if self.faults is not None:
+            inj = self.faults.take("cs_fatal", slot=cs.slot)
+            if inj is not None:
+                raise CsFatal(inj.params.get("exception", EXC_CS_UNRECOVERABLE), raw & 0xFFFFFFFF,
+                              f"injected CS fatal at 0x{va:x}")
+        if self.events is not None:
+            self.events.emit(Kind.CS_INSTR, va, raw, slot=cs.slot, stream=cs.index)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("CSG%d CS%d 0x%x: %s", cs.slot, cs.index, va, isa.disassemble(isa.decode(raw)))
 
     def _advance(self, cs: CommandStream) -> None:
         cs.frames[-1].pc += 8
@@ -248,73 +331,119 @@ class Interpreter:
 
     def _execute(self, cs: CommandStream, aspace, ins: isa.Instr, va: int) -> bool:
         """Execute one instruction; False if the pc must not advance (blocked or jumped)."""
+        handler = _HANDLERS.get(ins.op)
+        if handler is not None:
+            return handler(self, cs, aspace, ins, va)
         op = ins.op
-        if op == Op.NOP:
-            pass
-        elif op == Op.MOVE48:
-            cs.set_d(ins.dst, ins.imm)
-        elif op == Op.MOVE32:
-            cs.set_r(ins.dst, ins.imm)
-        elif op == Op.ADD_IMM32:
-            cs.set_r(ins.dst, cs.r(ins.src) + ins.imm)
-        elif op == Op.ADD_IMM64:
-            cs.set_d(ins.dst, cs.d(ins.src) + ins.imm)
-        elif op == Op.UMIN32:
-            cs.set_r(ins.dst, min(cs.r(ins.src0), cs.r(ins.src1)))
-        elif op == Op.WAIT:
-            cs.drain(ins.wait_mask)
-            cs.progress += ins.progress_inc
-        elif op == Op.LOAD_MULTIPLE:
-            self._load_multiple(cs, aspace, ins)
-        elif op == Op.STORE_MULTIPLE:
-            self._store_multiple(cs, aspace, ins)
-        elif op == Op.BRANCH:
-            if self._condition(ins.cond, cs.r(ins.value)):
-                cs.frames[-1].pc += 8 + 8 * ins.offset
-                return False
-        elif op in (Op.CALL, Op.JUMP):
-            return self._call(cs, ins, op == Op.JUMP, va)
-        elif op == Op.FLUSH_CACHE2:
-            cs.drain(ins.wait_mask)
-            cs.signal(ins.signal_slot, lambda: None)  # caches are coherent here
-        elif op in (Op.SYNC_ADD32, Op.SYNC_SET32, Op.SYNC_ADD64, Op.SYNC_SET64):
-            self._sync_update(cs, aspace, ins)
-        elif op in (Op.SYNC_WAIT32, Op.SYNC_WAIT64):
-            cs.wait = SyncWait(cs.d(ins.addr), cs.r(ins.data) if op == Op.SYNC_WAIT32 else cs.d(ins.data),
-                               op == Op.SYNC_WAIT64, ins.cond, bool(ins.error_reject))
-            if self._wait_done(cs, aspace):
-                self._wait_error(cs, aspace)
-                cs.wait = None
-            else:
-                return False
-        elif op == Op.STORE_STATE:
-            self._store_state(cs, aspace, ins)
-        elif op == Op.PROGRESS_STORE:
-            cs.set_d(ins.src, cs.progress)  # the progress counter is 64-bit
-        elif op == Op.PROGRESS_LOAD:
-            cs.progress = cs.d(ins.dst)
-        elif op == Op.ERROR_BARRIER:
-            cs.drain(-1)
-            cs.error = 0
-        elif op == Op.HEAP_SET:
-            cs.heap = cs.d(ins.addr)
-        elif op == Op.HEAP_OPERATION:
-            cs.drain(ins.wait_mask)
-            cs.signal(ins.signal_slot, lambda: None)
-        elif op == Op.TRACE_POINT:
-            cs.drain(ins.wait_mask)
-            log.info("CSG%d CS%d TRACE_POINT r%d..r%d = %s", cs.slot, cs.index, ins.base, ins.base + ins.count - 1,
-                     [hex(cs.r(ins.base + i)) for i in range(ins.count)])
-            cs.signal(ins.signal_slot, lambda: None)
-        elif op == Op.SET_EXCEPTION_HANDLER:
-            cs.exception_handlers[ins.exception_type] = (cs.d(ins.addr), cs.r(ins.length))
-        elif op in (Op.REQ_RESOURCE, Op.SET_SB_ENTRY, Op.PROT_REGION, Op.PROGRESS_WAIT):
-            pass  # resources are always available; one endpoint; no protected mode
-        elif op.name.startswith(("RUN_", "FINISH_")):
+        if op.name.startswith(("RUN_", "FINISH_")):
             raise CsFatal(EXC_CS_INSTR_INVALID, int(op),
                           f"{op.name} at 0x{va:x} needs shader cores, which this virtual GPU does not emulate yet")
-        else:
-            raise CsFatal(EXC_CS_INSTR_INVALID, int(op), f"{op.name} at 0x{va:x} is not implemented")
+        raise CsFatal(EXC_CS_INSTR_INVALID, int(op), f"{op.name} at 0x{va:x} is not implemented")
+
+    # -- the handler table: one small function per opcode, True if the pc advances --------
+
+    def _op_nop(self, cs, aspace, ins, va) -> bool:
+        return True
+
+    def _op_move48(self, cs, aspace, ins, va) -> bool:
+        cs.set_d(ins.dst, ins.imm)
+        return True
+
+    def _op_move32(self, cs, aspace, ins, va) -> bool:
+        cs.set_r(ins.dst, ins.imm)
+        return True
+
+    def _op_add_imm32(self, cs, aspace, ins, va) -> bool:
+        cs.set_r(ins.dst, cs.r(ins.src) + ins.imm)
+        return True
+
+    def _op_add_imm64(self, cs, aspace, ins, va) -> bool:
+        cs.set_d(ins.dst, cs.d(ins.src) + ins.imm)
+        return True
+
+    def _op_umin32(self, cs, aspace, ins, va) -> bool:
+        cs.set_r(ins.dst, min(cs.r(ins.src0), cs.r(ins.src1)))
+        return True
+
+    def _op_wait(self, cs, aspace, ins, va) -> bool:
+        cs.drain(ins.wait_mask)
+        cs.progress += ins.progress_inc
+        return True
+
+    def _op_load_multiple(self, cs, aspace, ins, va) -> bool:
+        self._load_multiple(cs, aspace, ins)
+        return True
+
+    def _op_store_multiple(self, cs, aspace, ins, va) -> bool:
+        self._store_multiple(cs, aspace, ins)
+        return True
+
+    def _op_branch(self, cs, aspace, ins, va) -> bool:
+        if self._condition(ins.cond, cs.r(ins.value)):
+            cs.frames[-1].pc += 8 + 8 * ins.offset
+            return False
+        return True
+
+    def _op_call(self, cs, aspace, ins, va) -> bool:
+        return self._call(cs, ins, False, va)
+
+    def _op_jump(self, cs, aspace, ins, va) -> bool:
+        return self._call(cs, ins, True, va)
+
+    def _op_flush_cache2(self, cs, aspace, ins, va) -> bool:
+        cs.drain(ins.wait_mask)
+        cs.signal(ins.signal_slot, _nothing)  # caches are coherent here
+        return True
+
+    def _op_sync_update(self, cs, aspace, ins, va) -> bool:
+        self._sync_update(cs, aspace, ins)
+        return True
+
+    def _op_sync_wait(self, cs, aspace, ins, va) -> bool:
+        is64 = ins.op == Op.SYNC_WAIT64
+        cs.wait = SyncWait(cs.d(ins.addr), cs.d(ins.data) if is64 else cs.r(ins.data),
+                           is64, ins.cond, bool(ins.error_reject))
+        if self._wait_done(cs, aspace):
+            self._wait_error(cs, aspace)
+            cs.wait = None
+            return True
+        return False
+
+    def _op_store_state(self, cs, aspace, ins, va) -> bool:
+        self._store_state(cs, aspace, ins)
+        return True
+
+    def _op_progress_store(self, cs, aspace, ins, va) -> bool:
+        cs.set_d(ins.src, cs.progress)  # the progress counter is 64-bit
+        return True
+
+    def _op_progress_load(self, cs, aspace, ins, va) -> bool:
+        cs.progress = cs.d(ins.dst)
+        return True
+
+    def _op_error_barrier(self, cs, aspace, ins, va) -> bool:
+        cs.drain(-1)
+        cs.error = 0
+        return True
+
+    def _op_heap_set(self, cs, aspace, ins, va) -> bool:
+        cs.heap = cs.d(ins.addr)
+        return True
+
+    def _op_heap_operation(self, cs, aspace, ins, va) -> bool:
+        cs.drain(ins.wait_mask)
+        cs.signal(ins.signal_slot, _nothing)
+        return True
+
+    def _op_trace_point(self, cs, aspace, ins, va) -> bool:
+        cs.drain(ins.wait_mask)
+        log.info("CSG%d CS%d TRACE_POINT r%d..r%d = %s", cs.slot, cs.index, ins.base, ins.base + ins.count - 1,
+                 [hex(cs.r(ins.base + i)) for i in range(ins.count)])
+        cs.signal(ins.signal_slot, _nothing)
+        return True
+
+    def _op_set_exception_handler(self, cs, aspace, ins, va) -> bool:
+        cs.exception_handlers[ins.exception_type] = (cs.d(ins.addr), cs.r(ins.length))
         return True
 
     @staticmethod
@@ -376,10 +505,53 @@ class Interpreter:
         error = cs.error if ins.error_propagate else 0
 
         def update():
-            value = data
-            if add:
-                value = (int.from_bytes(aspace.read(addr, size), "little") + data) & mask
+            if not add:  # a SET to a bad address is a write fault, as before it read anything
+                aspace.translate(addr, ACCESS_WRITE)
+            old = int.from_bytes(aspace.read(addr, size), "little")
+            old_error = aspace.read_u32(addr + size)
+            value = (old + data) & mask if add else data
             aspace.write(addr, value.to_bytes(size, "little"))
             aspace.write_u32(addr + size, error)  # the sync object's error/status word
-            cs.sync_dirty = True
+            if value != old or error != old_error:  # SYNC_UPDATE only for a real change
+                cs.sync_dirty = True
         cs.signal(ins.signal_slot, update)
+
+
+def _nothing() -> None:
+    pass
+
+
+_HANDLERS: dict[Op, Callable[..., bool]] = {
+    Op.NOP: Interpreter._op_nop,
+    Op.MOVE48: Interpreter._op_move48,
+    Op.MOVE32: Interpreter._op_move32,
+    Op.ADD_IMM32: Interpreter._op_add_imm32,
+    Op.ADD_IMM64: Interpreter._op_add_imm64,
+    Op.UMIN32: Interpreter._op_umin32,
+    Op.WAIT: Interpreter._op_wait,
+    Op.LOAD_MULTIPLE: Interpreter._op_load_multiple,
+    Op.STORE_MULTIPLE: Interpreter._op_store_multiple,
+    Op.BRANCH: Interpreter._op_branch,
+    Op.CALL: Interpreter._op_call,
+    Op.JUMP: Interpreter._op_jump,
+    Op.FLUSH_CACHE2: Interpreter._op_flush_cache2,
+    Op.SYNC_ADD32: Interpreter._op_sync_update,
+    Op.SYNC_SET32: Interpreter._op_sync_update,
+    Op.SYNC_ADD64: Interpreter._op_sync_update,
+    Op.SYNC_SET64: Interpreter._op_sync_update,
+    Op.SYNC_WAIT32: Interpreter._op_sync_wait,
+    Op.SYNC_WAIT64: Interpreter._op_sync_wait,
+    Op.STORE_STATE: Interpreter._op_store_state,
+    Op.PROGRESS_STORE: Interpreter._op_progress_store,
+    Op.PROGRESS_LOAD: Interpreter._op_progress_load,
+    Op.ERROR_BARRIER: Interpreter._op_error_barrier,
+    Op.HEAP_SET: Interpreter._op_heap_set,
+    Op.HEAP_OPERATION: Interpreter._op_heap_operation,
+    Op.TRACE_POINT: Interpreter._op_trace_point,
+    Op.SET_EXCEPTION_HANDLER: Interpreter._op_set_exception_handler,
+    # resources are always available; one endpoint; no protected mode
+    Op.REQ_RESOURCE: Interpreter._op_nop,
+    Op.SET_SB_ENTRY: Interpreter._op_nop,
+    Op.PROT_REGION: Interpreter._op_nop,
+    Op.PROGRESS_WAIT: Interpreter._op_nop,
+}

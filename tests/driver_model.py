@@ -14,12 +14,19 @@ from __future__ import annotations
 import mmap
 import os
 
+from mali_base.aspace import AddressSpace
 from mali_base.clock import ManualClock
+from mali_base.faults import FaultInjector
+from mali_base.pagetable import AsConfig
 from mali_gpu.device import MaliDevice
 from mali_regs import csf_iface as I
+from mali_regs.csf_iface import SharedLayout
 from mali_regs.mmio import JOB_IRQ_GLOBAL_IF, MALI_MMIO
+from mali_regs.profiles import get_profile
+from mcu.iface import SharedSection
 from scheduler.isa import Op, encode
 from vdev import protocol as P
+from vdev.client import Client
 from vdev.device import DeviceHost
 from vdev.dma import DmaSpace
 from vdev.irq import Interrupts
@@ -143,6 +150,60 @@ class Gpu:
         os.close(self.ram.fd)
 
 
+class ServedGpu:
+    """The same driver-facing surface as Gpu, but the device is a `mali-vdev serve` process
+    reached through the vfio-user socket with the project's client, as QEMU reaches it.
+
+    Guest RAM is a memfd both processes map (DMA_MAP passes the fd). Register accesses are
+    REGION_READ/WRITE messages; `dev.mcu` is the shared section seen from this side, through
+    a local mirror of AS0 (its registers are snooped from our own writes, as the MMU latches
+    them on UPDATE), so Group and Driver work unchanged. The engine runs in the server."""
+
+    def __init__(self, socket_path: str, profile: str = "g610"):
+        self.ram = GuestRam()
+        self.client = Client(socket_path)
+        self.client.negotiate()
+        fd = os.dup(self.ram.fd)
+        try:
+            self.client.dma_map(RAM_BASE, self.ram.size, fd)
+        finally:
+            os.close(fd)
+        self.dma = DmaSpace()  # our own view of the same memory, for the AS0 mirror
+        self.dma.map(RAM_BASE, self.ram.size, P.DMA_FLAG_READ | P.DMA_FLAG_WRITE, os.dup(self.ram.fd))
+        self._as0 = AddressSpace(0, lambda a, fault: None, FaultInjector())
+        self._as0.memory = self.dma
+        self._as0_regs: dict[str, int] = {}
+        p = get_profile(profile)
+
+        class _Dev:
+            mcu = SharedSection(self._as0, SharedLayout(p.csg_slots, p.cs_per_csg))
+        self.dev = _Dev()
+
+    def off(self, name: str) -> int:
+        return MALI_MMIO[name].offset
+
+    def read(self, name: str) -> int:
+        r = MALI_MMIO[name]
+        return int.from_bytes(self.client.region_read(0, r.offset, r.width // 8), "little")
+
+    def write(self, name: str, value: int) -> None:
+        r = MALI_MMIO[name]
+        self.client.region_write(0, r.offset, value.to_bytes(r.width // 8, "little"))
+        if name.endswith("[0]") and name.startswith("AS_"):
+            self._as0_regs[name] = value
+            if name == "AS_COMMAND[0]":
+                if value == 1:
+                    g = self._as0_regs.get
+                    self._as0.config = AsConfig(g("AS_TRANSTAB[0]", 0), g("AS_MEMATTR[0]", 0), g("AS_TRANSCFG[0]", 0))
+                self._as0.invalidate()
+
+    def close(self) -> None:
+        self.client.close()
+        self.dma.unmap_all()
+        self.ram.mm.close()
+        os.close(self.ram.fd)
+
+
 SHARED = I.SHARED_SECTION_VA
 GLB_IN, GLB_OUT = I.ARM_LAYOUT.glb_input_va, I.ARM_LAYOUT.glb_output_va
 JOB_GLOBAL = JOB_IRQ_GLOBAL_IF
@@ -226,7 +287,7 @@ class Group:
         self.pt = PageTables(ram)
         self.pa = {}
         # Attributes as panthor maps them: rings and sync objects no-execute.
-        for va, size, attrs in ((RING_VA, RING_SIZE * 4, LEAF_RW | PTE_XN), (BUF_VA, 0x10000, LEAF_RW),
+        for va, size, attrs in ((RING_VA, RING_SIZE * max(4, nstreams), LEAF_RW | PTE_XN), (BUF_VA, 0x10000, LEAF_RW),
                                 (CODE_VA, 0x10000, LEAF_RW), (SYNC_VA, 0x1000, LEAF_RW | PTE_XN)):
             self.pa[va] = ram.alloc(size)
             self.pt.map(va, self.pa[va], size, attrs)

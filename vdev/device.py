@@ -6,16 +6,17 @@ to: its INTx level, and guest memory through the client's DMA mappings.
 
 Locking rule: the server calls the device with `device.lock` held, one message at a time.
 Device-side workers (timers, an emulated MCU, ...) take the same lock before touching device
-state. Raising or lowering an interrupt is allowed from anywhere.
+state, with `lock.acquire_after_waiters()` when they re-take it in a loop. Raising or
+lowering an interrupt is allowed from anywhere.
 """
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 
 from .dma import DmaSpace
 from .irq import Interrupts
+from .lock import DeviceLock
 from .pci import Bar, PciIdentity
 
 
@@ -35,9 +36,10 @@ class Device(ABC):
     bars: list[Bar]
 
     def __init__(self) -> None:
-        # Plain Lock: nothing takes it twice on one thread, and a re-entry would deadlock at
+        # Not re-entrant: nothing takes it twice on one thread, and a re-entry would deadlock at
         # once (a test hangs) instead of hiding a call path that runs under the lock already.
-        self.lock = threading.Lock()
+        # Fair: a worker re-taking it lets a waiting register access go first (lock.py).
+        self.lock = DeviceLock()
         self.host: DeviceHost | None = None
 
     def attach(self, host: DeviceHost) -> None:

@@ -122,9 +122,10 @@ class DmaSpace:
             m = self._maps.pop(i)
             self._starts.pop(i)
             self.generation += 1
-        _release(m)
+        # Listeners first: a cache holding a view of this memory drops it before the mmap closes.
         for listener in self.listeners:
             listener(m.iova, m.size, None)
+        _release(m)
         return m
 
     def unmap_all(self) -> int:
@@ -132,9 +133,9 @@ class DmaSpace:
             maps, self._maps, self._starts = self._maps, [], []
             self.generation += 1
         for m in maps:
-            _release(m)
             for listener in self.listeners:
                 listener(m.iova, m.size, None)
+            _release(m)
         return len(maps)
 
     # -- access --------------------------------------------------------------------------
@@ -166,6 +167,16 @@ class DmaSpace:
             yield m.array, addr - m.iova, n
             addr += n
             left -= n
+
+    def words(self, iova: int, size: int) -> memoryview | None:
+        """[iova, iova+size) as little-endian u64 words (a readable view of one mapping), or
+        None if one mapping does not cover it. The view aliases guest memory, so it always
+        shows what is there now; a holder must drop it when a listener reports a change."""
+        m = self._find(iova)
+        if m is None or m.array is None or not m.readable or iova + size > m.end or size & 7:
+            return None
+        start = iova - m.iova
+        return memoryview(m.array[start:start + size]).cast("Q")
 
     def view(self, iova: int, size: int, write: bool = False) -> np.ndarray:
         """A uint8 array aliasing guest memory [iova, iova+size); must lie in one mapping."""

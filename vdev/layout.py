@@ -30,7 +30,7 @@ class Layout:
         self.name = name
         self.declaration = declaration
         self.names = tuple(sc.name for sc in fields)
-        self._struct = struct.Struct("<" + "".join(_field_format(sc.subcon) for sc in fields))
+        self.struct = self._struct = struct.Struct("<" + "".join(_field_format(sc.subcon) for sc in fields))
         self.size = self._struct.size
         self.record = namedtuple(name, self.names)
         if declaration.sizeof() != self.size:

@@ -8,12 +8,12 @@ keeps its state and the server waits for the next client.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
 import select
-import selectors
 import socket
 import stat
 import threading
@@ -29,6 +29,7 @@ from .transport import Connection, Message, PeerClosed, ProtocolError
 log = logging.getLogger("vdev.server")
 
 MAX_DATA_XFER = 1 << 20
+_REGION_ACCESS = P.REGION_ACCESS.struct  # offset, region, count as a plain tuple
 MAX_MSG_FDS = 16
 MAX_WRITE_MULTI = 1024
 
@@ -51,6 +52,10 @@ class Server:
         self.device = device
         self.socket_path = os.path.abspath(socket_path)
         self.config = PciConfigSpace(device.identity, device.bars)
+        # A DeviceLock keeps device workers out for a whole message; any other lock has no turns.
+        self._turn = device.lock.turn() if hasattr(device.lock, "turn") else contextlib.nullcontext()
+        # The regions are fixed by the device's BARs: their sizes, for the per-access check.
+        self._sizes = {i: n for i in range(P.PCI_NUM_REGIONS) if (n := self.region_size(i))}
         self.interrupts = Interrupts(intx=device.identity.interrupt_pin != 0)
         self.interrupts.on_intx_status = self.config.set_interrupt_status
         self.dma = DmaSpace()
@@ -61,7 +66,7 @@ class Server:
         self.client_caps: dict = {}
         self.connections = 0
         self._listener: socket.socket | None = None
-        self._sel: selectors.BaseSelector | None = None
+        self._sel: _Poller | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
         self._handlers = {
@@ -135,9 +140,9 @@ class Server:
     def serve_forever(self) -> None:
         if self._listener is None:
             self.listen()
-        self._sel = sel = selectors.DefaultSelector()
-        sel.register(self._listener, selectors.EVENT_READ, "listen")
-        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._sel = sel = _Poller()
+        sel.register(self._listener.fileno(), "listen")
+        sel.register(self._wake_r, "wake")
         resample_fd = None
         order = {"conn": 0, "resample": 1, "listen": 2, "wake": 3}
         try:
@@ -147,21 +152,23 @@ class Server:
                         sel.unregister(resample_fd)
                     resample_fd = self.interrupts.intx_resample_fd
                     if resample_fd is not None:
-                        sel.register(resample_fd, selectors.EVENT_READ, "resample")
+                        sel.register(resample_fd, "resample")
                 deadline = self.interrupts.recheck_deadline
                 events = sel.select(UNMASK_QUIET_S if deadline is not None else None)
                 if deadline is not None and (not events or time.monotonic() >= deadline):
                     self.interrupts.recheck()
                 # The current client's messages (and its EOF) before any new client.
-                for key, _ in sorted(events, key=lambda e: order[e[0].data]):
-                    if key.data == "conn":
-                        if self.conn is not None and key.fileobj is self.conn.sock:
+                if len(events) > 1:
+                    events.sort(key=lambda e: order[e[1]])
+                for fd, tag in events:
+                    if tag == "conn":
+                        if self.conn is not None and fd == self.conn.fileno():
                             self._serve_one()
-                    elif key.data == "resample":
+                    elif tag == "resample":
                         self.interrupts.resample()
-                    elif key.data == "listen":
+                    elif tag == "listen":
                         self._accept()
-                    elif key.data == "wake":
+                    elif tag == "wake":
                         os.read(self._wake_r, 64)
                     if self.interrupts.intx_resample_fd != resample_fd:
                         break  # re-register before the next select
@@ -173,7 +180,7 @@ class Server:
     def _accept(self) -> None:
         sock, _ = self._listener.accept()
         # A client that hung up may still have unread messages or an EOF queued: finish it.
-        while self.conn is not None and select.select([self.conn.sock], [], [], 0)[0]:
+        while self.conn is not None and (self.conn.pending() or select.select([self.conn.sock], [], [], 0)[0]):
             self._serve_one()
         if self.conn is not None:
             log.warning("refusing a second client: one client at a time is connected")
@@ -183,7 +190,7 @@ class Server:
         self.negotiated = False
         self.write_multiple = False
         self.connections += 1
-        self._sel.register(self.conn.sock, selectors.EVENT_READ, "conn")
+        self._sel.register(self.conn.fileno(), "conn")
         log.info("client connected (connection %d)", self.connections)
         with self.device.lock:
             self.device.client_connected()
@@ -192,7 +199,7 @@ class Server:
         if self.conn is None:
             return
         if self._sel is not None:
-            self._sel.unregister(self.conn.sock)
+            self._sel.unregister(self.conn.fileno())
         self.conn.close()
         self.conn = None
         self.negotiated = False
@@ -206,7 +213,17 @@ class Server:
     # -- message loop --------------------------------------------------------------------
 
     def _serve_one(self) -> bool:
-        """Handle one message; False when the connection is gone."""
+        """Handle one message, and the ones already received with it; False when the
+        connection is gone."""
+        turn = self._turn
+        with turn:  # device workers stay out until the reply is sent
+            ok = self._serve_one_turn()
+        while ok and self.conn is not None and self.conn.pending():
+            with turn:
+                ok = self._serve_one_turn()
+        return ok
+
+    def _serve_one_turn(self) -> bool:
         try:
             self.handle(self.conn.recv())
         except PeerClosed as e:
@@ -220,7 +237,7 @@ class Server:
 
     def handle(self, msg: Message) -> None:
         conn = self.conn
-        if msg.type != P.TYPE_COMMAND:
+        if msg.flags & P.FLAG_TYPE_MASK != P.TYPE_COMMAND:
             msg.close_fds()
             if msg.type == P.TYPE_REPLY:
                 log.warning("ignoring a reply (id %d) to a request never sent", msg.msg_id)
@@ -253,9 +270,11 @@ class Server:
             log.exception("internal error handling %s", P.command_name(msg.command))
             self._error(msg, errno.EIO, f"internal error: {e}")
             return
-        if not msg.no_reply:
-            payload, fds = reply if isinstance(reply, tuple) else (reply or b"", ())
-            conn.reply(msg, payload, fds)
+        if not msg.flags & P.FLAG_NO_REPLY:
+            if type(reply) is tuple:
+                conn.send(msg.msg_id, msg.command, P.TYPE_REPLY, 0, *reply)
+            else:
+                conn.send(msg.msg_id, msg.command, P.TYPE_REPLY, 0, reply or b"")
 
     def _error(self, msg: Message, errno_: int, why: str) -> None:
         log.warning("%s (id %d) failed: %s [%s]", P.command_name(msg.command), msg.msg_id, why,
@@ -374,6 +393,9 @@ class Server:
     # -- region access -------------------------------------------------------------------
 
     def _check_access(self, region: int, offset: int, count: int) -> None:
+        size = self._sizes.get(region)
+        if size and 0 < count <= MAX_DATA_XFER and offset < size and count <= size - offset:
+            return  # the common case, without building any message
         _require(region < P.PCI_NUM_REGIONS, f"no region {region}")
         size = self.region_size(region)
         _require(size > 0, f"region {region} is not implemented")
@@ -382,29 +404,29 @@ class Server:
                  f"access [0x{offset:x}, +{count}) outside region {region} of size 0x{size:x}")
 
     def _region_read(self, msg: Message) -> bytes:
-        _require(len(msg.payload) == P.REGION_ACCESS_SIZE, "REGION_READ payload must be 16 bytes")
-        req = P.REGION_ACCESS.unpack(msg.payload)
-        self._check_access(req.region, req.offset, req.count)
-        head = bytes(msg.payload)
-        if req.region == P.PCI_CONFIG_REGION_INDEX:
+        payload = msg.payload
+        _require(len(payload) == P.REGION_ACCESS_SIZE, "REGION_READ payload must be 16 bytes")
+        offset, region, count = _REGION_ACCESS.unpack_from(payload)
+        self._check_access(region, offset, count)
+        if region == P.PCI_CONFIG_REGION_INDEX:
             with self.device.lock:  # the same rule as BAR accesses: device state under one lock
-                return head + self.config.read(req.offset, req.count)
-        count, offset = req.count, req.offset
+                return bytes(payload) + self.config.read(offset, count)
         with self.device.lock:
             if count in (4, 8, 2, 1) and offset % count == 0:  # the common case: one register
-                return head + self.device.bar_read(req.region, offset, count).to_bytes(count, "little")
-            data = b"".join(self.device.bar_read(req.region, off, w).to_bytes(w, "little")
+                return payload + self.device.bar_read(region, offset, count).to_bytes(count, "little")
+            data = b"".join(self.device.bar_read(region, off, w).to_bytes(w, "little")
                             for off, w in _split(offset, count))
-        return head + data
+        return bytes(payload) + data
 
     def _region_write(self, msg: Message) -> bytes:
-        _require(len(msg.payload) >= P.REGION_ACCESS_SIZE, "REGION_WRITE payload too short")
-        req = P.REGION_ACCESS.unpack(msg.payload)
-        _require(len(msg.payload) - P.REGION_ACCESS_SIZE == req.count,
-                 f"REGION_WRITE count {req.count} but {len(msg.payload) - P.REGION_ACCESS_SIZE} data bytes")
-        self._check_access(req.region, req.offset, req.count)
-        self._write_region(req.region, req.offset, msg.payload[P.REGION_ACCESS_SIZE:])
-        return bytes(msg.payload[:P.REGION_ACCESS_SIZE])
+        payload = msg.payload
+        _require(len(payload) >= P.REGION_ACCESS_SIZE, "REGION_WRITE payload too short")
+        offset, region, count = _REGION_ACCESS.unpack_from(payload)
+        _require(len(payload) - P.REGION_ACCESS_SIZE == count,
+                 f"REGION_WRITE count {count} but {len(payload) - P.REGION_ACCESS_SIZE} data bytes")
+        self._check_access(region, offset, count)
+        self._write_region(region, offset, payload[P.REGION_ACCESS_SIZE:])
+        return bytes(payload[:P.REGION_ACCESS_SIZE])
 
     def _region_write_multi(self, msg: Message) -> bytes:
         _require(self.write_multiple, "REGION_WRITE_MULTI was not negotiated")
@@ -472,3 +494,27 @@ def serve(device: Device, socket_path: str, ready: threading.Event | None = None
     finally:
         server.close()
     return server
+
+
+class _Poller:
+    """epoll with a tag per fd: what serve_forever needs of `selectors`, without the
+    microseconds its select() adds to every message."""
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._tags: dict[int, str] = {}
+
+    def register(self, fd: int, tag: str) -> None:
+        self._epoll.register(fd, select.EPOLLIN)
+        self._tags[fd] = tag
+
+    def unregister(self, fd: int) -> None:
+        self._epoll.unregister(fd)
+        del self._tags[fd]
+
+    def select(self, timeout: float | None) -> list[tuple[int, str]]:
+        tags = self._tags
+        return [(fd, tags[fd]) for fd, _ in self._epoll.poll(-1 if timeout is None else timeout) if fd in tags]
+
+    def close(self) -> None:
+        self._epoll.close()

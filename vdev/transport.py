@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import os
+import select
 import socket
 from dataclasses import dataclass, field
 
@@ -66,8 +67,17 @@ def _fds_from_ancillary(ancdata, fds: list[int]) -> bool:
     return truncated
 
 
+_HEADER = P.HEADER.struct  # header fields as a plain tuple: no record per message
+_HEADER_SIZE = P.HEADER_SIZE
+RECV_BUFFER = 1 << 16  # grows for a larger message
+
+
 class Connection:
-    """One vfio-user connection: receive and send whole messages."""
+    """One vfio-user connection: receive and send whole messages.
+
+    The socket is non-blocking and this class waits (poll) only when a call would block: a
+    Python socket with a timeout polls before every recv and send, which doubled the
+    system calls, and the GIL hand-offs, of each MMIO round trip."""
 
     def __init__(self, sock: socket.socket, max_fds: int = 16, max_msg_size: int = 1 << 21,
                  io_timeout: float | None = 10.0):
@@ -76,72 +86,138 @@ class Connection:
         self.max_msg_size = max_msg_size
         # A peer that starts a message must finish it: a stalled half message is dropped
         # with the connection instead of wedging the server.
-        self.sock.settimeout(io_timeout)
+        self.io_timeout = io_timeout
+        self._timeout_ms = None if io_timeout is None else max(0, int(io_timeout * 1000))
+        sock.setblocking(False)
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
+        self._polling_out = False
         self._anc_size = socket.CMSG_SPACE(max_fds * 4)
-        self._header = bytearray(P.HEADER_SIZE)
+        self._buf = bytearray(RECV_BUFFER)
+        self._view = memoryview(self._buf)
+        self._start = self._end = 0  # unread bytes: _buf[_start:_end]
+        self._base = 0               # stream offset of _buf[0]
+        self._fds: list[tuple[int, list[int], bool]] = []  # (stream offset past the read, fds, truncated)
+
+    def _wait(self, writing: bool) -> bool:
+        """Block until the socket is readable (writable), up to io_timeout; False on timeout."""
+        if writing != self._polling_out:
+            self._poll.modify(self.sock.fileno(), select.POLLOUT if writing else select.POLLIN)
+            self._polling_out = writing
+        return bool(self._poll.poll(self._timeout_ms))
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def close(self) -> None:
+        for _, fds, _ in self._fds:  # received with a message never handed out
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._fds.clear()
         try:
             self.sock.close()
         except OSError:
             pass
 
-    def _recv_exact(self, view: memoryview, fds: list[int]) -> bool:
-        truncated = False
-        got = 0
-        while got < len(view):
+    # -- receiving ------------------------------------------------------------------------
+    #
+    # One recvmsg takes whatever has arrived (a message and its payload, or a run of posted
+    # writes) into a buffer that messages are then cut from. File descriptors are matched to
+    # messages by what the kernel guarantees for unix stream sockets: each sender's sendmsg
+    # attaches them to its first byte, and a read that picks up fds stops at the end of the
+    # buffer that carried them. So fds that arrive with a read belong to the message holding
+    # the last byte of that read.
+
+    def pending(self) -> bool:
+        """A whole message is already buffered (the socket may not be readable for it)."""
+        avail = self._end - self._start
+        if avail < _HEADER_SIZE:
+            return False
+        return avail >= _HEADER.unpack_from(self._buf, self._start)[2]
+
+    def _fill(self, need: int) -> None:
+        """Read until `need` bytes are buffered past _start, waiting up to io_timeout."""
+        if len(self._buf) - self._start < need:  # make room: move the unread part to the front
+            rest = self._end - self._start
+            if len(self._buf) < need:
+                self._view.release()  # a bytearray with a view cannot grow
+                self._buf.extend(bytes(need - len(self._buf)))
+            self._buf[:rest] = self._buf[self._start:self._end]
+            self._base += self._start
+            self._start, self._end = 0, rest
+            self._view = memoryview(self._buf)
+        while self._end - self._start < need:
             try:
-                n, anc, flags, _ = self.sock.recvmsg_into([view[got:]], self._anc_size)
+                n, anc, flags, _ = self.sock.recvmsg_into([self._view[self._end:]], self._anc_size)
+            except BlockingIOError:
+                if not self._wait(False):
+                    raise ProtocolError(f"peer stalled in the middle of a message "
+                                        f"({self._end - self._start}/{need} bytes)") from None
+                continue
             except (ConnectionResetError, BrokenPipeError) as e:
                 raise PeerClosed(str(e)) from e
-            except socket.timeout as e:
-                raise ProtocolError(f"peer stalled in the middle of a message ({got}/{len(view)} bytes)") from e
-            if anc or flags:
-                truncated |= _fds_from_ancillary(anc, fds) or bool(flags & _MSG_CTRUNC)
             if n == 0:
-                if got == 0 and view.obj is self._header:
+                if self._end == self._start:
                     raise PeerClosed("EOF")
-                raise ProtocolError(f"EOF in the middle of a message ({got}/{len(view)} bytes)")
-            got += n
-        return truncated
+                raise ProtocolError(f"EOF in the middle of a message ({self._end - self._start}/{need} bytes)")
+            self._end += n
+            if anc or flags:
+                fds: list[int] = []
+                truncated = _fds_from_ancillary(anc, fds) or bool(flags & _MSG_CTRUNC)
+                self._fds.append((self._base + self._end, fds, truncated))
 
     def recv(self) -> Message:
         """Read one whole message. Raises PeerClosed on EOF, ProtocolError if unframeable."""
+        if self._end - self._start < _HEADER_SIZE:
+            self._fill(_HEADER_SIZE)
+        msg_id, command, msg_size, flags, error = _HEADER.unpack_from(self._buf, self._start)
+        if msg_size < _HEADER_SIZE:
+            raise ProtocolError(f"msg_size {msg_size} is smaller than the header")
+        if msg_size > self.max_msg_size:
+            raise ProtocolError(f"msg_size {msg_size} exceeds the limit {self.max_msg_size}")
+        if self._end - self._start < msg_size:
+            self._fill(msg_size)
+        start = self._start
+        body = self._buf[start + _HEADER_SIZE:start + msg_size]
+        self._start = start + msg_size
+        if self._start == self._end:
+            self._base += self._end
+            self._start = self._end = 0
         fds: list[int] = []
-        try:
-            truncated = self._recv_exact(memoryview(self._header), fds)
-            hdr = P.HEADER.unpack(self._header)
-            if hdr.msg_size < P.HEADER_SIZE:
-                raise ProtocolError(f"msg_size {hdr.msg_size} is smaller than the header")
-            if hdr.msg_size > self.max_msg_size:
-                raise ProtocolError(f"msg_size {hdr.msg_size} exceeds the limit {self.max_msg_size}")
-            body = bytearray(hdr.msg_size - P.HEADER_SIZE)
-            if body:
-                truncated |= self._recv_exact(memoryview(body), fds)
-        except BaseException:
-            for fd in fds:
-                os.close(fd)
-            raise
-        return Message(hdr.msg_id, hdr.command, hdr.flags, hdr.error, body, fds, truncated)
+        truncated = False
+        if self._fds:
+            last = self._base + self._start  # the stream offset just past this message
+            while self._fds and self._fds[0][0] <= last:
+                _, got, trunc = self._fds.pop(0)
+                fds.extend(got)
+                truncated |= trunc
+        return Message(msg_id, command, flags, error, body, fds, truncated)
 
     def send(self, msg_id: int, command: int, flags: int, error: int = 0,
              payload: bytes | bytearray = b"", fds: list[int] | tuple = ()) -> None:
-        buf = P.HEADER.pack(msg_id, command, P.HEADER_SIZE + len(payload), flags, error) + payload
+        """One message, in one send (or sendmsg with the fds) unless the socket buffer is full."""
+        buf = _HEADER.pack(msg_id, command, _HEADER_SIZE + len(payload), flags, error) + payload
+        anc = [(_SOL_SOCKET, _SCM_RIGHTS, array.array("i", fds))] if fds else None
+        sent, size = 0, len(buf)
+        sock = self.sock
         try:
-            if fds:
-                anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-                sent = self.sock.sendmsg([buf], anc)
-                if sent < len(buf):
-                    self.sock.sendall(buf[sent:])
-            else:
-                self.sock.sendall(buf)
+            while sent < size:
+                try:
+                    if anc is not None:  # the fds go with the first byte, once
+                        n = sock.sendmsg([buf], anc)
+                        anc = None
+                    else:
+                        n = sock.send(memoryview(buf)[sent:] if sent else buf)
+                except BlockingIOError:
+                    if not self._wait(True):
+                        raise ProtocolError("peer stopped reading") from None
+                    continue
+                sent += n
         except (BrokenPipeError, ConnectionResetError) as e:
             raise PeerClosed(str(e)) from e
-        except socket.timeout as e:
-            raise ProtocolError("peer stopped reading") from e
 
     def reply(self, request: Message, payload: bytes | bytearray = b"", fds=()) -> None:
         self.send(request.msg_id, request.command, P.TYPE_REPLY, 0, payload, fds)

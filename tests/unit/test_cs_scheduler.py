@@ -224,8 +224,8 @@ def test_an_internal_error_is_a_cs_fatal_not_a_dead_engine(booted, monkeypatch):
 
     def broken(self, cs, aspace, ins, va):
         raise ZeroDivisionError("a bug")
-    monkeypatch.setattr(Interpreter, "_execute", broken)
-    g.submit([mov32(1, 1)])
+    monkeypatch.setattr(Interpreter, "_execute", broken)  # the handler table (MOVE32 is compiled)
+    g.submit([encode(Op.WAIT, wait_mask=0)])
     g.run()
     assert g.out()["CS_FATAL"] == 0x41                    # the driver resets the GPU on it
     monkeypatch.undo()
