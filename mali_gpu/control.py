@@ -241,6 +241,7 @@ class ControlServer:
             "csg_slots": None,   # filled slot by slot
             "engine": {"slices": dev.engine.slices, "instructions": dev.engine.instructions},
             "resets": dev.gpu_control.resets,
+            "csg_events": dict(dev.csg_slots.raised),
             "faults_armed": [{"kind": i.describe(), "fired": i.fired, "count": i.count}
                              for i in dev.faults.injections],
         }

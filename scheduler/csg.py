@@ -12,6 +12,7 @@ All methods run with the device lock held.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 from construct import ConstructError
@@ -33,6 +34,7 @@ TERMINATE, START, SUSPEND, RESUME = 0, 1, 2, 3
 CSG_STATE_NAMES = {TERMINATE: "TERMINATE", START: "START", SUSPEND: "SUSPEND", RESUME: "RESUME"}
 CSG_ENDPOINT_CONFIG, CSG_STATUS_UPDATE = 1 << 4, 1 << 5
 CSG_SYNC_UPDATE, CSG_IDLE = 1 << 28, 1 << 29
+CSG_EVENT_NAMES = {CSG_SYNC_UPDATE: "SYNC_UPDATE", CSG_IDLE: "IDLE"}
 CS_STATE_STOP, CS_STATE_START = 0, 1
 CS_FATAL_BIT, CS_FAULT_BIT = 1 << 30, 1 << 31
 CSG_STATUS_STATE_IDLE = 1
@@ -59,6 +61,8 @@ class CsgSlots:
     def __init__(self, iface: SharedSection, job_irq, events: EventBus, faults: FaultInjector,
                  profile: GpuProfile, engine=None):
         self.iface = iface
+        # events raised to the host since power-on, by name (the control socket's status)
+        self.raised: Counter = Counter()
         self.job_irq = job_irq
         self.events = events
         self.faults = faults
@@ -243,6 +247,7 @@ class CsgSlots:
         if (req ^ ack) & bit:
             return  # still pending on the host side: one event is enough
         out["CSG_ACK"] = ack ^ bit
+        self.raised[CSG_EVENT_NAMES.get(bit, f"0x{bit:x}")] += 1
         self._emit(Kind.IFACE, IfaceBlockId.CSG, ack ^ bit, slot=slot.index, aux=req)
         if inp["CSG_ACK_IRQ_MASK"] & bit:
             self.job_irq.raise_bits(1 << slot.index)

@@ -8,7 +8,10 @@ One boot runs, through the uAPI (`panthor-client loops`, qemu/guest_tools/pantho
 - 4 low-priority loops, then a REALTIME group 300 ms later: it finishes first (the firmware
   schedules strictly by CSG priority);
 - devfreq's trans_stat after the busy period shows transitions (the device tree's OPP table
-  is RK3588's, 300 MHz to 1 GHz).
+  is RK3588's, 300 MHz to 1 GHz);
+- a group left resident and idle for 10 s (`vm-bind --with-job --hold 10` keeps its group)
+  raises at most a few IDLE events: the server's `csg_events` counters at the start and the
+  end of the hold (panthor's tick sends STATUS_UPDATE and a doorbell to it all the time).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ pytestmark = pytest.mark.guest
 
 DEVFREQ = "/sys/class/devfreq/10000000.gpu"
 ITER = 100_000
+HOLD_S = 10
 
 SCRIPT = f"""
 run() {{  # run NAME CMD...: CMD's output with NAME. in front of each line, then its status
@@ -37,6 +41,12 @@ echo "trans_before=$before"
 run nine panthor-client loops 9 {ITER}
 run rt panthor-client loops 4 {ITER} --priority 0 --rt-after-ms 300
 echo "trans_after=$(sed -n 's/^Total transition : //p' {DEVFREQ}/trans_stat)"
+echo on > /sys/bus/platform/devices/10000000.gpu/power/control
+panthor-client vm-bind --size 0x10000 --va 0x8000000 --pattern 0x11110000 --with-job \
+    --hold {HOLD_S} > /tmp/hold.out 2>&1 &
+sleep 2; echo hold_start=1
+sleep {HOLD_S}; echo hold_end=1
+wait; sed "s/^/hold./" /tmp/hold.out
 dmesg | sed 's/^/dmesg| /'
 """
 
@@ -44,9 +54,14 @@ dmesg | sed 's/^/dmesg| /'
 TOO_SLOW = re.compile(r"job timeout|update request timedout|timed ?out|reset", re.I)
 
 
+def status(live: boot.Live, line: str) -> dict:
+    return live.status()
+
+
 @pytest.fixture(scope="module")
 def run():
-    r = boot.boot(SCRIPT, 300, driver="panthor")
+    r = boot.boot(SCRIPT, 300, driver="panthor",
+                  watch={"^hold_start=1$": status, "^hold_end=1$": status})
     print("\n".join(l for l in r.output.splitlines() if not l.startswith("dmesg|")))
     return r, values(r.output)
 
@@ -78,3 +93,14 @@ def test_devfreq_moves_under_load(run):
     freqs = [int(f) for f in v["freqs"].split()]
     assert freqs == [f * 100_000_000 for f in range(3, 11)]
     assert int(v["trans_after"]) > int(v["trans_before"]), v
+
+
+def test_an_idle_resident_group_raises_idle_a_few_times_not_a_storm(run):
+    r, v = run
+    assert v["hold.result"] == "ok", r.output[-3000:]
+    start, end = (r.watched[p].value for p in ("^hold_start=1$", "^hold_end=1$"))
+    resident = [s for s in end["csg_slots"] if s["state"] in ("START", "RESUME")]
+    assert resident, end["csg_slots"]                             # the group is still resident
+    idle = end["csg_events"].get("IDLE", 0) - start["csg_events"].get("IDLE", 0)
+    print(f"IDLE events over {HOLD_S} s of an idle resident group: {idle}")
+    assert idle <= 3, (start["csg_events"], end["csg_events"])

@@ -111,3 +111,19 @@ def test_sync_update_only_when_a_sync_object_changes(booted):
     g.submit(_sync_op(Op.SYNC_SET32, 7))
     ev.run()
     assert (g.sync(0, 4), ev.sync) == (7, 2)
+
+
+def test_the_control_socket_counts_the_events_the_driver_saw(booted):
+    """status["csg_events"] counts what was raised to the host, whatever the driver did with
+    it (a guest test reads it to catch an event storm)."""
+    from mali_gpu.control import ControlServer
+    gpu, d = booted
+    g = Group(gpu, d)
+    ev = Events(g)
+    g.submit(_sync_op(Op.SYNC_ADD32, 1))
+    ev.run()
+    for _ in range(10):
+        _tick(g, ev)
+    status = ControlServer(gpu.dev, "/nonexistent.sock").status()
+    assert status["csg_events"] == {"IDLE": ev.idle, "SYNC_UPDATE": ev.sync} == \
+        {"IDLE": 1, "SYNC_UPDATE": 1}
