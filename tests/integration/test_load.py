@@ -43,7 +43,7 @@ run rt panthor-client loops 4 {ITER} --priority 0 --rt-after-ms 300
 echo "trans_after=$(sed -n 's/^Total transition : //p' {DEVFREQ}/trans_stat)"
 echo on > /sys/bus/platform/devices/10000000.gpu/power/control
 panthor-client vm-bind --size 0x10000 --va 0x8000000 --pattern 0x11110000 --with-job \
-    --hold {HOLD_S} > /tmp/hold.out 2>&1 &
+    --hold {HOLD_S + 5} > /tmp/hold.out 2>&1 &
 sleep 2; echo hold_start=1
 sleep {HOLD_S}; echo hold_end=1
 wait; sed "s/^/hold./" /tmp/hold.out
