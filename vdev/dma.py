@@ -47,6 +47,7 @@ class DmaMapping:
     fd_offset: int
     mm: mmap.mmap | None
     array: np.ndarray | None  # uint8 view of exactly [iova, iova+size)
+    mm_offset: int = 0        # where iova lies in `mm` (the mmap starts at a page boundary)
 
     @property
     def end(self) -> int:
@@ -101,9 +102,10 @@ class DmaSpace:
                 if (prev and prev.end > iova) or (nxt and nxt.iova < iova + size):
                     raise DmaMapError(errno.EEXIST, f"iova [0x{iova:x}, 0x{iova + size:x}) overlaps an existing map")
                 mm = arr = None
+                delta = 0
                 if fd is not None:
-                    mm, arr = _mmap_fd(fd, fd_offset, size, flags)
-                m = DmaMapping(iova, size, flags, fd_offset, mm, arr)
+                    mm, arr, delta = _mmap_fd(fd, fd_offset, size, flags)
+                m = DmaMapping(iova, size, flags, fd_offset, mm, arr, delta)
                 self._maps.insert(i, m)
                 self._starts.insert(i, iova)
                 self.generation += 1
@@ -190,12 +192,17 @@ class DmaSpace:
 
     def read(self, iova: int, size: int) -> bytes:
         m = self._find(iova)
-        if m is not None and m.array is not None and m.readable and iova + size <= m.end and size >= 0:
-            start = iova - m.iova  # the common case: one mapping covers it
-            return m.array[start:start + size].tobytes()
+        if m is not None and m.mm is not None and m.readable and iova + size <= m.end and size >= 0:
+            start = m.mm_offset + iova - m.iova  # the common case: one mapping covers it
+            return m.mm[start:start + size]      # an mmap slice: no numpy objects on the way
         return b"".join(arr[s:s + n].tobytes() for arr, s, n in self._pieces(iova, size, False))
 
     def write(self, iova: int, data) -> None:
+        m = self._find(iova)
+        if m is not None and m.mm is not None and m.writable and type(data) is bytes and iova + len(data) <= m.end:
+            start = m.mm_offset + iova - m.iova  # the common case, as in read()
+            m.mm[start:start + len(data)] = data
+            return
         src = np.frombuffer(memoryview(data).cast("B"), np.uint8)
         pieces = list(self._pieces(iova, len(src), True))  # check all before writing any
         pos = 0
@@ -229,7 +236,7 @@ def _mmap_fd(fd: int, fd_offset: int, size: int, flags: int):
         raise DmaMapError(errno.EINVAL, f"cannot mmap fd at offset 0x{fd_offset:x} size 0x{size:x}: {e}") from e
     # Python's mmap refuses a range past the end of a regular file (ValueError above).
     # A read-only mmap gives a read-only array, so a stray write raises instead of faulting.
-    return mm, np.frombuffer(mm, np.uint8, size, delta)
+    return mm, np.frombuffer(mm, np.uint8, size, delta), delta
 
 
 
