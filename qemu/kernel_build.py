@@ -21,6 +21,7 @@ and `make` rebuilds only what differs (timestamps, as kbuild always does).
 from __future__ import annotations
 
 import fcntl
+import filecmp
 import hashlib
 import json
 import os
@@ -484,26 +485,93 @@ def _build_locked(src: Source, parts, digest: str, name: str, entry: Path, tools
     return k
 
 
+# Files whose change kbuild's recorded dependencies do not cover: such a tree is built whole.
+STRUCTURAL = re.compile(r"(^|/)(Makefile[^/]*|Kbuild[^/]*|Kconfig[^/]*|[^/]*\.mk|scripts/.*)$")
+
+
+def tree_changes(tree: Path, base: Path) -> list[str]:
+    """Paths (relative) whose contents differ between a user's tree and the Debian tree it
+    came from, new and deleted files included. Same size and mtime counts as the same file
+    (a copy made with cp -a or -al); otherwise the contents are compared."""
+    changed: list[str] = []
+    for top, other in ((tree, base), (base, tree)):
+        for root, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            for f in files:
+                p = Path(root) / f
+                rel = str(p.relative_to(top))
+                q = other / rel
+                if top is base:
+                    if not q.exists() and not q.is_symlink():
+                        changed.append(rel)      # deleted in the user's tree
+                    continue
+                try:
+                    st, qt = p.stat(), q.stat()
+                except (FileNotFoundError, NotADirectoryError):
+                    changed.append(rel)          # new in the user's tree (or a dead link)
+                    continue
+                if (st.st_size, st.st_mtime_ns) == (qt.st_size, qt.st_mtime_ns):
+                    continue
+                if st.st_size != qt.st_size or not filecmp.cmp(p, q, shallow=False):
+                    changed.append(rel)
+    return changed
+
+
+def _outdate(out: Path, changed: list[str]) -> int:
+    """Delete every target whose recorded dependencies (kbuild's .*.cmd files) name a changed
+    source: a seeded build directory's objects are newer than any file of the user's tree,
+    so make's timestamps alone would keep them. Returns how many targets went."""
+    if not changed:
+        return 0
+    pats = [arg for rel in changed for arg in ("-e", f"/src/{rel}")]
+    r = subprocess.run(["grep", "-rlF", "--include=.*.cmd", *pats, str(out)],
+                       capture_output=True, text=True)
+    n = 0
+    for cmd in r.stdout.split():
+        c = Path(cmd)
+        target = c.parent / c.name[1:-len(".cmd")]
+        for p in (target, c):
+            if p.exists():
+                p.unlink()
+                n += p is target
+    return n
+
+
 def _seed(out: Path, src: Source, digest: str) -> str:
     """A user tree's first build starts from the Debian build of the same kernel version
-    and config (same /src and /out paths inside the root, so kbuild's recorded commands
-    match and only files newer than their objects are rebuilt)."""
+    and config: same /src and /out paths inside the root, so kbuild's recorded commands
+    match; the targets that depend on files the user changed are removed first (their
+    objects would look newer than the change). A change kbuild's dependencies cannot follow
+    (a Makefile, Kconfig, scripts/) means a whole build."""
     if src.debian:
         return ""
     for k in reversed(list_built()):
         base = k.dir / "out"
-        if (k.source.startswith("linux-source") and k.config_digest == digest
+        if not (k.source.startswith("linux-source") and k.config_digest == digest
                 and k.kernelversion == src.kernelversion and (base / ".config").exists()):
-            cache.step(f"starting the build of {src.tree} from the build of {k.name} "
-                       "(make rebuilds what differs)")
+            continue
+        pkg, _, version = k.source.partition(" ")
+        debian_tree = cache.cache_root() / "kernel-src" / f"{pkg}_{version.replace(':', '%3a')}" / "linux"
+        if not debian_tree.is_dir():
+            continue
+        changed = tree_changes(src.tree, debian_tree)
+        structural = [c for c in changed if STRUCTURAL.search(c)]
+        if structural:
+            cache.step(f"{src.tree} changes {structural[0]}"
+                       + (f" (and {len(structural) - 1} more)" if len(structural) > 1 else "")
+                       + ": building it whole")
+            return ""
+        shutil.rmtree(out, ignore_errors=True)
+        r = subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(out)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
             shutil.rmtree(out, ignore_errors=True)
-            r = subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(out)],
-                               capture_output=True, text=True)
-            if r.returncode != 0:
-                shutil.rmtree(out, ignore_errors=True)
-                return ""
-            shutil.rmtree(out / "_install", ignore_errors=True)
-            return k.name
+            return ""
+        shutil.rmtree(out / "_install", ignore_errors=True)
+        n = _outdate(out, changed)
+        cache.step(f"starting the build of {src.tree} from the build of {k.name}: "
+                   f"{len(changed)} files differ from {pkg}, {n} targets to rebuild")
+        return k.name
     return ""
 
 

@@ -146,3 +146,34 @@ def test_boot_command_line_becomes_options():
         parse_boot("--kernel", "/boot/Image")
     with pytest.raises(ValueError, match="unknown fault kind|kind"):
         parse_boot("--inject", "melt_gpu")
+
+
+def test_tree_changes_and_outdated_targets(tmp_path):
+    base, user, out = tmp_path / "debian", tmp_path / "mine", tmp_path / "out"
+    tree(base)
+    (base / "drivers/gpu/drm/tyr/driver.rs").write_text("fn probe() {}\n")
+    (base / "drivers/gpu/drm/tyr/gpu.rs").write_text("fn gpu() {}\n")
+    import shutil as sh
+    import subprocess as sp
+    sp.run(["cp", "-a", str(base), str(user)], check=True)
+    assert kb.tree_changes(user, base) == []
+    (user / "drivers/gpu/drm/tyr/driver.rs").write_text("fn probe() { info(); }\n")
+    os_touch = user / "drivers/gpu/drm/tyr/gpu.rs"
+    os_touch.write_text("fn gpu() {}\n")              # same contents, new time: unchanged
+    (user / "drivers/gpu/drm/tyr/new.rs").write_text("")
+    (base / "README").write_text("gone in mine\n")
+    assert sorted(kb.tree_changes(user, base)) == ["README", "drivers/gpu/drm/tyr/driver.rs",
+                                                   "drivers/gpu/drm/tyr/new.rs"]
+    # kbuild's record of what tyr.o was built from names driver.rs: tyr.o must go
+    d = out / "drivers/gpu/drm/tyr"
+    d.mkdir(parents=True)
+    (d / "tyr.o").write_bytes(b"old")
+    (d / ".tyr.o.cmd").write_text("deps_drivers/gpu/drm/tyr/tyr.o := \\\n  /src/drivers/gpu/drm/tyr/driver.rs \\\n")
+    (d / "other.o").write_bytes(b"keep")
+    (d / ".other.o.cmd").write_text("deps := /src/drivers/gpu/drm/tyr/gpu.rs\n")
+    assert kb._outdate(out, ["drivers/gpu/drm/tyr/driver.rs"]) == 1
+    assert not (d / "tyr.o").exists() and (d / "other.o").exists()
+    assert kb.STRUCTURAL.search("drivers/gpu/drm/tyr/Makefile")
+    assert kb.STRUCTURAL.search("drivers/gpu/drm/tyr/Kconfig")
+    assert not kb.STRUCTURAL.search("drivers/gpu/drm/tyr/driver.rs")
+    sh.rmtree(out)
