@@ -109,6 +109,8 @@ class Live:
         # QEMU's QMP, the launcher's own socket (boots with `qmp=True` or break_regs only).
         self.monitor = monitor
         self.console: ConsoleMonitor | None = None
+        self.server_pid: int | None = None     # the server's and QEMU's processes
+        self.qemu_pid: int | None = None
 
     def qmp(self, command: str, **arguments):
         """A QMP command to the running QEMU (e.g. "query-status"); its `return` value."""
@@ -477,6 +479,8 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
         vm = s.start_qemu(args)
         console_path = s.log_dir / "console.log"
         live = Live(control, t0, monitor)
+        live.server_pid = s.server.proc.pid if s.server else None
+        live.qemu_pid = vm.proc.pid
         watcher = _Watcher(hooks.watch, live, hooks.echo) if hooks.watch else None
         cwatcher = (_Watcher(hooks.console_watch, live, hooks.show_console)
                     if hooks.console_watch else None)
