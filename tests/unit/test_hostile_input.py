@@ -1,0 +1,124 @@
+"""Hostile clients and bad input (issue 11): each reproducer of the fuzzer's findings, which
+crashed, hung or flooded the server, now gets an error reply and the server keeps serving."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+
+import pytest
+
+from mali_gpu.device import MaliDevice
+from mali_regs.mmio import MALI_MMIO
+from tests.driver_model import SUSPEND_VA, Group
+from vdev import protocol as P
+from vdev.client import VfioUserError
+from vdev.dma import sealed_memfd
+
+from .conftest import ID, ID_VALUE, ServerThread
+
+MCU_STATUS = MALI_MMIO["MCU_STATUS"].offset
+
+
+@pytest.fixture
+def mali(tmp_path):
+    st = ServerThread(MaliDevice("g610"), tmp_path / "mali.sock")
+    yield st
+    st.stop()
+
+
+# -- item 1: DMA maps that can shrink (SIGBUS) ---------------------------------------------
+
+def test_unsealed_memfd_is_refused_at_map_time_and_the_mcu_boot_survives(mali, caplog):
+    """The reproducer: map a 1 MiB memfd, shrink it, make the MCU boot write into it."""
+    c = mali.client()
+    fd = os.memfd_create("hostile")
+    os.ftruncate(fd, 1 << 20)
+    with caplog.at_level(logging.ERROR, logger="vdev.dma"), pytest.raises(VfioUserError) as e:
+        c.dma_map(0x4000000, 1 << 20, fd=fd)
+    assert e.value.errno in (errno.EPERM, errno.EINVAL)
+    assert any("not sealed against shrinking (F_SEAL_SHRINK)" in r.getMessage() for r in caplog.records)
+    os.ftruncate(fd, 0)
+    os.close(fd)
+    c.write32(0, MALI_MMIO["AS_TRANSCFG[0]"].offset, 2)  # identity translation
+    c.write32(0, MALI_MMIO["AS_COMMAND[0]"].offset, 1)   # UPDATE
+    c.write32(0, MALI_MMIO["MCU_CONTROL"].offset, 2)     # boot: the shared section is nowhere
+    assert c.read32(0, MALI_MMIO["GPU_ID"].offset) == 0xA8670005  # still serving
+    assert len(mali.server.dma) == 0
+
+
+def test_regular_file_is_refused(served, tmp_path):
+    path = tmp_path / "ram"
+    path.write_bytes(bytes(0x2000))
+    fd = os.open(path, os.O_RDWR)
+    c = served.client()
+    with pytest.raises(VfioUserError) as e:
+        c.dma_map(0x1000, 0x2000, fd=fd)
+    os.close(fd)
+    assert e.value.errno in (errno.EPERM, errno.EINVAL)
+    assert c.read32(0, ID) == ID_VALUE
+
+
+def test_memfd_sealed_against_shrinking_is_accepted(served):
+    fd = sealed_memfd("ram", 0x4000)
+    c = served.client()
+    c.dma_map(0x1000, 0x4000, fd=fd)
+    with pytest.raises(OSError):
+        os.ftruncate(fd, 0)  # the seal: what makes the map safe
+    os.close(fd)
+    assert len(served.server.dma) == 1
+
+
+# -- item 5: sizes and offsets that overflow ---------------------------------------------
+
+@pytest.mark.parametrize("offset,size,addr", [
+    (0, 1 << 63, 0x1000),
+    (1 << 63, 0x1000, 0x1000),
+    ((1 << 64) - 0x1000, 0x2000, 0x1000),
+    (0, 0x2000, (1 << 64) - 0x1000),
+])
+def test_dma_map_sizes_that_overflow_are_einval(served, offset, size, addr):
+    fd = sealed_memfd("ram", 0x4000)
+    c = served.client()
+    with pytest.raises(VfioUserError) as e:
+        c.dma_map(addr, size, fd=fd, offset=offset)
+    os.close(fd)
+    assert e.value.errno == errno.EINVAL
+    assert c.read32(0, ID) == ID_VALUE
+
+
+def test_dma_unmap_log_says_whether_the_map_had_an_fd(served, caplog):
+    fd = sealed_memfd("ram", 0x4000)
+    c = served.client()
+    c.dma_map(0x10000, 0x4000, fd=fd)
+    os.close(fd)
+    c.dma_map(0x0, 0x1000)
+    with caplog.at_level(logging.INFO, logger="vdev.server"):
+        c.dma_unmap(0x10000, 0x4000)
+        c.dma_unmap(0x0, 0x1000)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("DMA_UNMAP")]
+    assert "no fd" not in lines[0] and "no fd" in lines[1]
+
+
+# -- item 9: a suspend buffer outside guest RAM ------------------------------------------
+
+def test_suspend_buffer_outside_guest_ram_is_a_bus_fault_not_an_mcu_fatal(booted):
+    gpu, d = booted
+    g = Group(gpu, d)
+    g.submit([])
+    g.run()
+    d.pt.map(SUSPEND_VA, 0x9_0000_0000, 0x4000)  # a PA no DMA map covers
+    gpu.write("AS_COMMAND[0]", 2)
+    g.request(state=2)                           # SUSPEND: the save goes nowhere
+    assert gpu.dev.mcu.status == 1               # MCU_STATUS ENABLED: the firmware carries on
+    assert gpu.read("GPU_FAULTSTATUS") == 0x80 and gpu.read("GPU_FAULTADDRESS") == 0x9_0000_0000
+    g.request(state=3)                           # RESUME: the restore reads nowhere
+    assert gpu.dev.mcu.status == 1
+
+
+def test_fdless_map_of_any_size_is_still_accepted(served):
+    """DMA_MAP without an fd is still accepted (QEMU's ROMs), whatever its size."""
+    c = served.client()
+    c.dma_map(0x0, 1 << 40, flags=P.DMA_FLAG_READ)
+    assert len(served.server.dma) == 1
