@@ -16,7 +16,7 @@ from vdev import protocol as P
 from vdev.client import VfioUserError
 from vdev.dma import sealed_memfd
 
-from .conftest import ID, ID_VALUE, ServerThread
+from .conftest import ID, ID_VALUE, IRQ_LEVEL, ServerThread
 
 MCU_STATUS = MALI_MMIO["MCU_STATUS"].offset
 
@@ -122,3 +122,42 @@ def test_fdless_map_of_any_size_is_still_accepted(served):
     c = served.client()
     c.dma_map(0x0, 1 << 40, flags=P.DMA_FLAG_READ)
     assert len(served.server.dma) == 1
+
+
+# -- item 3: interrupt fds never block ---------------------------------------------------
+
+INTX_TRIGGER = P.IRQ_SET_DATA_EVENTFD | P.IRQ_SET_ACTION_TRIGGER
+
+
+def test_a_pipe_as_the_intx_eventfd_is_refused(served):
+    """The reproducer: a blocking pipe as the "eventfd" blocked the server after 64 KiB."""
+    c = served.client()
+    r, w = os.pipe()
+    with pytest.raises(VfioUserError) as e:
+        c.set_irqs(P.IrqIndex.INTX, INTX_TRIGGER, 0, 1, [w])
+    assert e.value.errno == errno.EINVAL
+    for _ in range(3):  # what filled the pipe: triggers; nothing is installed to write to
+        c.write32(0, IRQ_LEVEL, 1)
+        c.write32(0, IRQ_LEVEL, 0)
+        c.set_irqs(P.IrqIndex.INTX, P.IRQ_SET_DATA_NONE | P.IRQ_SET_ACTION_UNMASK, 0, 1)
+    assert c.read32(0, ID) == ID_VALUE
+    os.close(r)
+    os.close(w)
+
+
+def test_a_full_eventfd_is_a_log_line_not_a_hang(served, caplog):
+    c = served.client()
+    efd = os.eventfd(0)  # blocking, as a hostile client would pass it
+    os.eventfd_write(efd, (1 << 64) - 2)  # the counter's maximum: one more write would block
+    c.set_irqs(P.IrqIndex.INTX, INTX_TRIGGER, 0, 1, [efd])
+    with caplog.at_level(logging.WARNING, logger="vdev.irq"):
+        for _ in range(50):
+            c.write32(0, IRQ_LEVEL, 1)
+            c.write32(0, IRQ_LEVEL, 0)
+            served.server.interrupts.set_irqs(P.IRQ_SET_DATA_NONE | P.IRQ_SET_ACTION_UNMASK,
+                                              P.IrqIndex.INTX, 0, 1, [], b"")
+            served.server.interrupts.recheck()
+    assert c.read32(0, ID) == ID_VALUE
+    full = [r for r in caplog.records if "is full" in r.getMessage()]
+    assert 1 <= len(full) <= 10  # rate-limited
+    os.close(efd)
