@@ -24,6 +24,7 @@ from .device import Device, DeviceHost
 from .dma import DmaMapError, DmaSpace
 from .irq import UNMASK_QUIET_S, Interrupts, IrqError
 from .pci import COMMAND_INTX_DISABLE, CONFIG_SIZE, PciConfigSpace, config_register_name
+from .ratelimit import RateLimitedLog
 from .transport import Connection, Message, PeerClosed, ProtocolError
 
 log = logging.getLogger("vdev.server")
@@ -32,6 +33,9 @@ MAX_DATA_XFER = 1 << 20
 _REGION_ACCESS = P.REGION_ACCESS.struct  # offset, region, count as a plain tuple
 MAX_MSG_FDS = 16
 MAX_WRITE_MULTI = 1024
+# QEMU reaches a BAR that is not mmapped through MemoryRegionOps of at most 8 bytes; a longer
+# access would only be split into that many register accesses (a megabyte: 131,072 of them).
+MAX_BAR_ACCESS = 8
 
 
 class RequestError(Exception):
@@ -69,6 +73,7 @@ class Server:
         self._sel: _Poller | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
+        self._error_log = RateLimitedLog(log, burst=50)  # a client can send bad messages at will
         self._handlers = {
             P.Command.VERSION: self._version,
             P.Command.DMA_MAP: self._dma_map,
@@ -277,8 +282,8 @@ class Server:
                 conn.send(msg.msg_id, msg.command, P.TYPE_REPLY, 0, reply or b"")
 
     def _error(self, msg: Message, errno_: int, why: str) -> None:
-        log.warning("%s (id %d) failed: %s [%s]", P.command_name(msg.command), msg.msg_id, why,
-                    errno.errorcode.get(errno_, errno_))
+        self._error_log.warning("%s (id %d) failed: %s [%s]", P.command_name(msg.command), msg.msg_id, why,
+                                errno.errorcode.get(errno_, errno_))
         if not msg.no_reply:
             self.conn.reply_error(msg, errno_)
 
@@ -394,12 +399,13 @@ class Server:
 
     def _check_access(self, region: int, offset: int, count: int) -> None:
         size = self._sizes.get(region)
-        if size and 0 < count <= MAX_DATA_XFER and offset < size and count <= size - offset:
+        if size and 0 < count <= MAX_BAR_ACCESS and offset < size and count <= size - offset:
             return  # the common case, without building any message
         _require(region < P.PCI_NUM_REGIONS, f"no region {region}")
         size = self.region_size(region)
         _require(size > 0, f"region {region} is not implemented")
-        _require(0 < count <= MAX_DATA_XFER, f"access count {count}")
+        limit = MAX_DATA_XFER if region == P.PCI_CONFIG_REGION_INDEX else MAX_BAR_ACCESS
+        _require(0 < count <= limit, f"access count {count} (region {region} takes 1..{limit} bytes)")
         _require(offset < size and count <= size - offset,
                  f"access [0x{offset:x}, +{count}) outside region {region} of size 0x{size:x}")
 

@@ -15,6 +15,7 @@ from tests.driver_model import SUSPEND_VA, Group
 from vdev import protocol as P
 from vdev.client import VfioUserError
 from vdev.dma import sealed_memfd
+from vdev.ratelimit import RateLimitedLog
 
 from .conftest import ID, ID_VALUE, IRQ_LEVEL, ServerThread
 
@@ -161,3 +162,52 @@ def test_a_full_eventfd_is_a_log_line_not_a_hang(served, caplog):
     full = [r for r in caplog.records if "is full" in r.getMessage()]
     assert 1 <= len(full) <= 10  # rate-limited
     os.close(efd)
+
+
+# -- item 4: floods ----------------------------------------------------------------------
+
+def test_a_huge_bar_read_is_einval_and_costs_no_log_flood(mali, caplog):
+    """The reproducer: one REGION_READ of BAR0 with count 1 MiB cost 131,072 log lines."""
+    c = mali.client()
+    with caplog.at_level(logging.WARNING), pytest.raises(VfioUserError) as e:
+        c.region_read(0, 0, 1 << 20)
+    assert e.value.errno == errno.EINVAL
+    assert len(caplog.records) <= 1
+    with pytest.raises(VfioUserError):
+        c.region_write(0, 0, bytes(16))
+    assert c.read32(0, MALI_MMIO["GPU_ID"].offset) == 0xA8670005
+
+
+def test_misuse_floods_are_rate_limited_and_counted(mali, caplog):
+    c = mali.client()
+    regs = mali.device.regs
+    before = regs.misuse
+    with caplog.at_level(logging.WARNING, logger="mali.regs"):
+        for _ in range(300):
+            c.read32(0, 0x1FFFC)  # unmapped
+    assert regs.misuse - before == 300          # every one counted ...
+    assert len(caplog.records) <= 25            # ... a bounded number logged
+
+
+def test_rate_limited_log_summarises_what_it_suppressed(caplog):
+    now = [0.0]
+    limited = RateLimitedLog(logging.getLogger("test.flood"), burst=1, interval=1.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.flood"):
+        for i in range(131_072):
+            limited.warning("read of unmapped offset 0x%05x", i)
+        now[0] = 2.0
+        limited.warning("later")
+        limited.warning("suppressed again")
+        limited.flush()
+    assert [r.getMessage() for r in caplog.records] == [
+        "read of unmapped offset 0x00000", "... and 131,071 more", "later", "... and 1 more"]
+
+
+def test_bad_message_floods_are_rate_limited(served, caplog):
+    c = served.client()
+    with caplog.at_level(logging.WARNING, logger="vdev.server"):
+        for _ in range(500):
+            with pytest.raises(VfioUserError):
+                c.request(99)
+    assert len(caplog.records) <= 60
+    assert c.read32(0, ID) == ID_VALUE
