@@ -25,7 +25,7 @@ from .dma import DmaMapError, DmaSpace
 from .irq import UNMASK_QUIET_S, Interrupts, IrqError
 from .pci import COMMAND_INTX_DISABLE, CONFIG_SIZE, PciConfigSpace, config_register_name
 from .ratelimit import RateLimitedLog
-from .transport import Connection, Message, PeerClosed, ProtocolError
+from .transport import TRANSIENT_ACCEPT_ERRNOS, Connection, Message, PeerClosed, ProtocolError, bind_private
 
 log = logging.getLogger("vdev.server")
 
@@ -36,6 +36,7 @@ MAX_WRITE_MULTI = 1024
 # QEMU reaches a BAR that is not mmapped through MemoryRegionOps of at most 8 bytes; a longer
 # access would only be split into that many register accesses (a megabyte: 131,072 of them).
 MAX_BAR_ACCESS = 8
+ACCEPT_BACKOFF_S = 0.1
 
 
 class RequestError(Exception):
@@ -73,6 +74,7 @@ class Server:
         self._sel: _Poller | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
+        self._listen_resume: float | None = None  # the listener is off the poller until then
         self._error_log = RateLimitedLog(log, burst=50)  # a client can send bad messages at will
         self._handlers = {
             P.Command.VERSION: self._version,
@@ -112,7 +114,7 @@ class Server:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(tmp)
+        bind_private(s, tmp)
         s.listen(4)
         os.rename(tmp, path)
         self._listener = s
@@ -159,7 +161,15 @@ class Server:
                     if resample_fd is not None:
                         sel.register(resample_fd, "resample")
                 deadline = self.interrupts.recheck_deadline
-                events = sel.select(UNMASK_QUIET_S if deadline is not None else None)
+                timeout = UNMASK_QUIET_S if deadline is not None else None
+                if self._listen_resume is not None:
+                    wait = self._listen_resume - time.monotonic()
+                    if wait <= 0:
+                        self._listen_resume = None
+                        sel.register(self._listener.fileno(), "listen")
+                    else:
+                        timeout = wait if timeout is None else min(timeout, wait)
+                events = sel.select(timeout)
                 if deadline is not None and (not events or time.monotonic() >= deadline):
                     self.interrupts.recheck()
                 # The current client's messages (and its EOF) before any new client.
@@ -183,7 +193,17 @@ class Server:
             self._sel = None
 
     def _accept(self) -> None:
-        sock, _ = self._listener.accept()
+        try:
+            sock, _ = self._listener.accept()
+        except OSError as e:
+            if e.errno not in TRANSIENT_ACCEPT_ERRNOS:
+                raise
+            # Out of fds (or memory): the connection waits in the backlog. Stop polling the
+            # listener for a while rather than spinning on it; the current client is served.
+            self._error_log.warning("accept failed (%s): new connections wait %.1f s", e, ACCEPT_BACKOFF_S)
+            self._sel.unregister(self._listener.fileno())
+            self._listen_resume = time.monotonic() + ACCEPT_BACKOFF_S
+            return
         # A client that hung up may still have unread messages or an EOF queued: finish it.
         while self.conn is not None and (self.conn.pending() or select.select([self.conn.sock], [], [], 0)[0]):
             self._serve_one()

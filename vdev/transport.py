@@ -8,6 +8,7 @@ treats a short header as fatal.
 from __future__ import annotations
 
 import array
+import errno
 import os
 import select
 import socket
@@ -65,6 +66,18 @@ def _fds_from_ancillary(ancdata, fds: list[int]) -> bool:
             truncated |= usable != len(data)
             fds.extend(array.array("i", data[:usable]))
     return truncated
+
+
+def bind_private(sock: socket.socket, path: str) -> None:
+    """Bind a unix socket readable and writable by its owner only (0600), whatever the umask:
+    whoever can connect can drive the device and read guest memory. The mode is set before
+    listen(), and until then a connect is refused, so no one gets in through a wider mode."""
+    sock.bind(path)
+    os.chmod(path, 0o600)
+
+
+# accept() failures that mean "no fds or memory right now": wait and go on, never give up.
+TRANSIENT_ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 _HEADER = P.HEADER.struct  # header fields as a plain tuple: no record per message

@@ -6,18 +6,23 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
+import stat
+import time
 
 import pytest
 
+from mali_gpu import control as control_mod
+from mali_gpu.control import ControlServer, request
 from mali_gpu.device import MaliDevice
 from mali_regs.mmio import MALI_MMIO
-from tests.driver_model import SUSPEND_VA, Group
+from tests.driver_model import SUSPEND_VA, Gpu, Group
 from vdev import protocol as P
 from vdev.client import VfioUserError
 from vdev.dma import sealed_memfd
 from vdev.ratelimit import RateLimitedLog
 
-from .conftest import ID, ID_VALUE, IRQ_LEVEL, ServerThread
+from .conftest import ID, ID_VALUE, IRQ_LEVEL, RegFileDevice, ServerThread
 
 MCU_STATUS = MALI_MMIO["MCU_STATUS"].offset
 
@@ -211,3 +216,109 @@ def test_bad_message_floods_are_rate_limited(served, caplog):
                 c.request(99)
     assert len(caplog.records) <= 60
     assert c.read32(0, ID) == ID_VALUE
+
+
+# -- items 2 and 8: bounded fds and threads ----------------------------------------------
+
+class _FlakyListener:
+    """A listening socket whose accept() fails with EMFILE a few times first."""
+
+    def __init__(self, sock, failures: int):
+        self.sock, self.failures = sock, failures
+
+    def accept(self):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.sock.accept()
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+@pytest.fixture
+def control(tmp_path):
+    g = Gpu()
+    ctl = ControlServer(g.dev, str(tmp_path / "ctl"), max_clients=4, idle_timeout=0.5)
+    ctl.start()
+    yield ctl
+    ctl.close()
+    g.close()
+
+
+def _connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(path)
+    return s
+
+
+def test_control_connections_are_capped_and_the_socket_keeps_serving(control):
+    idle = [_connect(control.path) for _ in range(4)]
+    time.sleep(0.05)
+    extra = _connect(control.path)
+    assert b"too many control connections" in extra.recv(4096)
+    assert extra.recv(4096) == b""  # refused and closed
+    extra.close()
+    for s in idle:
+        s.close()
+    deadline = time.monotonic() + 5
+    while True:  # the idle threads notice their EOF
+        answer = request(control.path, {"cmd": "status"}, timeout=5)
+        if "error" not in answer or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert answer["gpu_id"] == 0xA8670005
+
+
+def test_silent_control_connections_give_their_place_back(control):
+    idle = [_connect(control.path) for _ in range(4)]
+    time.sleep(1.0)  # the idle timeout is 0.5 s
+    assert request(control.path, {"cmd": "status"}, timeout=5)["gpu_id"] == 0xA8670005
+    for s in idle:
+        s.close()
+
+
+def test_control_line_length_is_capped(control):
+    s = _connect(control.path)
+    try:
+        s.sendall(b"x" * (control_mod.MAX_LINE + 100))
+    except OSError:
+        pass
+    answer = s.recv(4096)
+    assert b"longer than" in answer
+    s.close()
+    assert request(control.path, {"cmd": "status"}, timeout=5)["gpu_id"] == 0xA8670005
+
+
+def test_control_accept_survives_emfile(control):
+    assert "gpu_id" in request(control.path, {"cmd": "status"}, timeout=5)  # the loop is past its accept
+    control._sock = _FlakyListener(control._sock, failures=3)
+    assert "gpu_id" in request(control.path, {"cmd": "status"}, timeout=5)
+
+
+def test_vfio_user_accept_survives_emfile(served):
+    served.server._listener = _FlakyListener(served.server._listener, failures=3)
+    assert served.client().read32(0, ID) == ID_VALUE
+    assert served.server._listener.failures == 0
+
+
+# -- item 7: private sockets -------------------------------------------------------------
+
+def test_sockets_are_0600_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        st = ServerThread(RegFileDevice(), tmp_path / "dev.sock")
+        g = Gpu()
+        ctl = ControlServer(g.dev, str(tmp_path / "ctl"))
+        ctl.start()
+    finally:
+        os.umask(old)
+    try:
+        assert stat.S_IMODE(os.stat(st.path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(ctl.path).st_mode) == 0o600
+        assert st.client().read32(0, ID) == ID_VALUE
+    finally:
+        ctl.close()
+        g.close()
+        st.stop()
