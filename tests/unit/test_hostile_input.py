@@ -8,6 +8,8 @@ import logging
 import os
 import socket
 import stat
+import struct
+import threading
 import time
 
 import pytest
@@ -18,6 +20,7 @@ from mali_gpu.device import MaliDevice
 from mali_regs.mmio import MALI_MMIO
 from tests.driver_model import SUSPEND_VA, Gpu, Group
 from vdev import protocol as P
+from vdev import server as server_mod
 from vdev.client import VfioUserError
 from vdev.dma import sealed_memfd
 from vdev.ratelimit import RateLimitedLog
@@ -322,3 +325,79 @@ def test_sockets_are_0600_whatever_the_umask(tmp_path):
         ctl.close()
         g.close()
         st.stop()
+
+
+# -- item 6: connection semantics --------------------------------------------------------
+
+def _raw(served):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(served.path)
+    return s
+
+
+def test_a_second_client_gets_ebusy_and_the_first_is_undisturbed(served):
+    c = served.client()
+    other = served.client(negotiate=False)
+    with pytest.raises(VfioUserError) as e:
+        other.negotiate()
+    assert e.value.errno == errno.EBUSY
+    assert c.read32(0, ID) == ID_VALUE
+    other.close()
+    c.close()
+    assert served.client().read32(0, ID) == ID_VALUE  # the next one is served
+
+
+def test_concurrent_sessions_are_served_one_after_another(served):
+    results = []
+
+    def session():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            c = served.client(negotiate=False)
+            try:
+                c.negotiate()
+            except VfioUserError as e:
+                assert e.errno == errno.EBUSY
+                c.close()
+                time.sleep(0.01)
+                continue
+            results.append(c.read32(0, ID))
+            c.close()
+            return
+
+    threads = [threading.Thread(target=session) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [ID_VALUE] * 16
+
+
+def test_a_half_sent_message_stalls_nothing_but_its_connection(served, monkeypatch):
+    monkeypatch.setattr(server_mod, "STALL_TIMEOUT_S", 0.5)
+    c = served.client()
+    c.conn.sock.sendall(struct.pack("<HHIII", 7, P.Command.REGION_READ, 200, 0, 0) + b"\0" * 20)
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    worker = threading.Thread(target=lambda: (served.device.lock.acquire_after_waiters(),
+                                              served.device.lock.release()))
+    worker.start()
+    worker.join(0.3)
+    assert not worker.is_alive()                     # device workers are not held out
+    other = served.client(negotiate=False)           # the loop answers others at once
+    with pytest.raises(VfioUserError) as e:
+        other.negotiate()
+    assert e.value.errno == errno.EBUSY and time.monotonic() - t0 < 0.4
+    other.close()
+    time.sleep(0.7)                                  # the half message's connection is dropped
+    assert served.client().read32(0, ID) == ID_VALUE
+
+
+def test_a_client_that_never_negotiates_is_dropped(served, monkeypatch):
+    monkeypatch.setattr(server_mod, "VERSION_TIMEOUT_S", 0.3)
+    silent = _raw(served)
+    time.sleep(0.6)
+    assert silent.recv(16) == b""
+    assert served.client().read32(0, ID) == ID_VALUE
+    silent.close()
