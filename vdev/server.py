@@ -1,9 +1,11 @@
-"""The vfio-user server: one listening unix socket, one client at a time, one device.
+"""The vfio-user server: one listening unix socket (0600), one client at a time, one device.
 
 Messages are handled strictly in arrival order (QEMU relies on it to post MMIO writes).
 A message that cannot be understood gets an error reply (or, with NO_REPLY, a log line);
 a byte stream that can no longer be framed closes that connection. Either way the device
-keeps its state and the server waits for the next client.
+keeps its state and the server waits for the next client. A second client's first message
+is answered EBUSY; a client that does not negotiate, or stalls inside a message, is dropped
+after a timeout, so no client keeps the device, the engine or QEMU waiting.
 """
 
 from __future__ import annotations
