@@ -205,6 +205,8 @@ class Connection:
         block on a half-sent message calls this when the socket is readable, and recv()
         only once pending() says a message is whole."""
         need = self._need() if self._end - self._start >= _HEADER_SIZE else _HEADER_SIZE
+        if self._end - self._start >= need:
+            return  # a whole message is here already (and maybe no room to read into)
         if len(self._buf) - self._start < need:
             self._make_room(need)
         if self._recv_once(need) and self._end - self._start >= _HEADER_SIZE:
