@@ -13,6 +13,7 @@ import logging
 from typing import Callable
 
 from mali_regs.regmap import Access, Part, Register, RegMap
+from vdev.ratelimit import RateLimitedLog
 
 log = logging.getLogger("mali.regs")
 
@@ -31,7 +32,9 @@ class RegisterFile:
         self.values: dict[Register, int] = dict(self._reset)
         self._read_hooks: dict[Register, ReadHook] = {}
         self._write_hooks: dict[Register, WriteHook] = {}
-        self.misuse = 0  # count of logged driver-misuse events (tests and stats read it)
+        self.misuse = 0  # count of driver-misuse events (tests and stats read it), logged or not
+        # A driver (or a fuzzer) can misuse registers at MMIO speed: bounded log, summarised.
+        self._misuse_log = RateLimitedLog(log, burst=20, interval=1.0)
         self._write_only = frozenset(r for r in regmap.registers if not r.access.readable)
 
     def reset(self) -> None:
@@ -53,7 +56,7 @@ class RegisterFile:
     def report_misuse(self, msg: str, *args) -> None:
         """Log driver misuse (a block's own check failed) with the count tests read."""
         self.misuse += 1
-        log.warning("driver misuse: " + msg, *args)
+        self._misuse_log.warning("driver misuse: " + msg, *args)
 
     # -- word access ---------------------------------------------------------------------
 

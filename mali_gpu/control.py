@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from mali_base.faults import parse_spec
@@ -25,6 +26,8 @@ from mali_regs import csf_iface as I
 from mali_regs.enums import MCU_STATUSES
 from scheduler.csg import CSG_STATE_NAMES
 from scheduler.isa import disassemble
+from vdev.ratelimit import RateLimitedLog
+from vdev.transport import TRANSIENT_ACCEPT_ERRNOS, bind_private
 
 if TYPE_CHECKING:
     from .device import MaliDevice
@@ -32,20 +35,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("mali.control")
 
 MAX_READ = 1 << 16
+# One thread and one fd per connection: bounded, so idle connections cannot use up the
+# process's fds (RLIMIT_NOFILE, often 1024) that the vfio-user side needs too.
+MAX_CLIENTS = 16
+MAX_LINE = 64 << 10   # a request is a small JSON object; a longer line is refused, not buffered
+IDLE_TIMEOUT_S = 60.0  # a silent connection gives its place back
+ACCEPT_BACKOFF_S = 0.1
 
 
 class ControlServer:
-    def __init__(self, dev: "MaliDevice", path: str):
+    def __init__(self, dev: "MaliDevice", path: str, max_clients: int = MAX_CLIENTS,
+                 idle_timeout: float = IDLE_TIMEOUT_S):
         self.dev = dev
         self.path = path
+        self.max_clients = max_clients
+        self.idle_timeout = idle_timeout
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._clients = 0
+        self._clients_lock = threading.Lock()
+        self._log = RateLimitedLog(log)
 
     def start(self) -> None:
         if os.path.lexists(self.path):
             os.unlink(self.path)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(self.path)
+        bind_private(s, self.path)
         s.listen(4)
         self._sock = s
         self._thread = threading.Thread(target=self._serve, name="mali-control", daemon=True)
@@ -62,28 +77,72 @@ class ControlServer:
                 pass
 
     def _serve(self) -> None:
-        while self._sock is not None:
+        while (sock := self._sock) is not None:
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
+            except OSError as e:
+                if self._sock is None:
+                    return  # closed
+                if e.errno in TRANSIENT_ACCEPT_ERRNOS:
+                    self._log.warning("control socket: accept failed (%s); retrying", e)
+                    time.sleep(ACCEPT_BACKOFF_S)
+                    continue
+                log.exception("control socket: accept failed")
+                time.sleep(ACCEPT_BACKOFF_S)
+                continue
+            with self._clients_lock:
+                full = self._clients >= self.max_clients
+                if not full:
+                    self._clients += 1
+            if full:
+                self._log.warning("control socket: refusing a connection, %d already open", self.max_clients)
+                self._refuse(conn, f"too many control connections ({self.max_clients} open)")
+                continue
+            try:
+                threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+            except RuntimeError as e:  # no thread to be had
+                with self._clients_lock:
+                    self._clients -= 1
+                self._refuse(conn, f"cannot serve the connection: {e}")
+
+    @staticmethod
+    def _refuse(conn: socket.socket, why: str) -> None:
+        with conn:
+            try:
+                conn.setblocking(False)  # never wait for a client we do not serve
+                conn.send(json.dumps({"error": why}).encode() + b"\n")
             except OSError:
-                return
-            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+                pass
 
     def _client(self, conn: socket.socket) -> None:
-        with conn, conn.makefile("rwb") as f:
-            for line in f:
-                try:
-                    req = json.loads(line)
-                    if not isinstance(req, dict):
-                        raise ValueError("a request is a JSON object")
-                    answer = self.handle(req)
-                except (ValueError, KeyError, TypeError) as e:
-                    answer = {"error": f"bad request: {e}"}
-                except Exception as e:  # never let a question take the server down
-                    log.exception("control request %r failed", line[:200])
-                    answer = {"error": f"internal error: {e}"}
-                f.write(json.dumps(answer).encode() + b"\n")
+        try:
+            conn.settimeout(self.idle_timeout)
+            with conn, conn.makefile("rwb") as f:
+                self._converse(f)
+        except OSError:  # timed out, reset: the connection is gone
+            pass
+        finally:
+            with self._clients_lock:
+                self._clients -= 1
+
+    def _converse(self, f) -> None:
+        while line := f.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE:
+                f.write(json.dumps({"error": f"request line longer than {MAX_LINE} bytes"}).encode() + b"\n")
                 f.flush()
+                return
+            try:
+                req = json.loads(line)
+                if not isinstance(req, dict):
+                    raise ValueError("a request is a JSON object")
+                answer = self.handle(req)
+            except (ValueError, KeyError, TypeError) as e:
+                answer = {"error": f"bad request: {e}"}
+            except Exception as e:  # never let a question take the server down
+                log.exception("control request %r failed", line[:200])
+                answer = {"error": f"internal error: {e}"}
+            f.write(json.dumps(answer).encode() + b"\n")
+            f.flush()
 
     def handle(self, req: dict) -> dict:
         cmd = req.get("cmd")

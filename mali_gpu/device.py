@@ -71,7 +71,8 @@ class MaliDevice(Device):
         p = self.profile
         # The MCU finds its interface through AS0, laid out as Arm's firmware lays it out.
         iface = SharedSection(self.mmu[0], SharedLayout(p.csg_slots, p.cs_per_csg))
-        self.csg_slots = CsgSlots(iface, self.job_irq, self.events, self.faults, p)
+        self.csg_slots = CsgSlots(iface, self.job_irq, self.events, self.faults, p,
+                                  bus_fault=self.bus_fault)
         self.mcu = Mcu(self.regs, iface, self.job_irq, self.events, self.faults, p,
                        groups=self.csg_slots, bus_fault=self.bus_fault)
         self.engine = Engine(self.lock, self.mcu, self.csg_slots, self.mmu.address_spaces, self.gpu_control,

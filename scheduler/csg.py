@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from construct import ConstructError
@@ -24,6 +25,7 @@ from mali_regs import csf_iface as I
 from mali_regs.enums import EXCEPTION
 from mali_regs.profiles import GpuProfile
 from mcu.iface import SharedSection
+from vdev.dma import DmaError
 
 from . import suspend
 from .stream import SYNC_WAIT, UNBLOCKED, CommandStream, CsFatal, Ring, SyncWait
@@ -59,7 +61,7 @@ class CsgSlots:
     """`engine` (whose kick() wakes the worker) is set once the device has built it."""
 
     def __init__(self, iface: SharedSection, job_irq, events: EventBus, faults: FaultInjector,
-                 profile: GpuProfile, engine=None):
+                 profile: GpuProfile, engine=None, bus_fault: Callable[[int, str], None] | None = None):
         self.iface = iface
         # events raised to the host since power-on, by name (the control socket's status)
         self.raised: Counter = Counter()
@@ -67,6 +69,7 @@ class CsgSlots:
         self.events = events
         self.faults = faults
         self.engine = engine
+        self.bus_fault = bus_fault
         p = profile
         self.slots = [CsgSlot(i, [CommandStream(i, j, p.cs_reg_count, p.scoreboards)
                                   for j in range(p.cs_per_csg)]) for i in range(p.csg_slots)]
@@ -159,7 +162,8 @@ class CsgSlots:
                 data = self.iface.aspace.read(slot.suspend_buf,
                                             self._csg(I.CSG_CONTROL, slot.index)["CSG_SUSPEND_SIZE"])
                 suspend.restore(data, slot.streams)
-            except (MmuFault, ConstructError) as e:
+            except (MmuFault, DmaError, ConstructError) as e:
+                self._dma_bus_fault(e, slot, "RESUME")
                 log.error("CSG%d RESUME: suspend buffer at MCU VA 0x%x unusable (%s); streams start afresh",
                           slot.index, slot.suspend_buf, e)
                 for cs in slot.streams:
@@ -173,7 +177,8 @@ class CsgSlots:
                 cs.drain(-1)
             try:
                 self.iface.aspace.write(slot.suspend_buf, suspend.save(slot.streams))
-            except MmuFault as e:
+            except (MmuFault, DmaError) as e:
+                self._dma_bus_fault(e, slot, "SUSPEND")
                 log.error("CSG%d SUSPEND: cannot write the suspend buffer at MCU VA 0x%x: %s",
                           slot.index, slot.suspend_buf, e)
             slot.state = SUSPEND
@@ -184,6 +189,12 @@ class CsgSlots:
                 cs.frames = []
                 cs.pending = [[] for _ in cs.pending]
         slot.idle = False
+
+    def _dma_bus_fault(self, e: Exception, slot: CsgSlot, what: str) -> None:
+        """A suspend buffer that AS0 translates outside guest RAM is a GPU bus fault, as on
+        hardware; an MMU fault was already reported by the address space."""
+        if isinstance(e, DmaError) and self.bus_fault is not None:
+            self.bus_fault(e.iova, f"CSG{slot.index} {what}: suspend buffer at MCU VA 0x{slot.suspend_buf:x}: {e}")
 
     def _ring(self, slot: int, stream: int) -> Ring:
         ci = self._cs(I.CS_INPUT, slot, stream)

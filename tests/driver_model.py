@@ -28,7 +28,7 @@ from scheduler.isa import Op, encode
 from vdev import protocol as P
 from vdev.client import Client
 from vdev.device import DeviceHost
-from vdev.dma import DmaSpace
+from vdev.dma import DmaSpace, sealed_memfd
 from vdev.irq import Interrupts
 
 RAM_BASE = 0x40000000
@@ -51,8 +51,7 @@ class DriverError(RuntimeError):
 
 class GuestRam:
     def __init__(self, size: int = RAM_SIZE):
-        self.fd = os.memfd_create("guest-ram")
-        os.ftruncate(self.fd, size)
+        self.fd = sealed_memfd("guest-ram", size)
         self.mm = mmap.mmap(self.fd, size)
         self.size = size
         self._next = RAM_BASE + size // 2  # page-table/data allocator from the top half

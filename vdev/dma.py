@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import bisect
 import errno
+import fcntl
 import logging
 import mmap
 import os
+import stat
 import threading
 from dataclasses import dataclass
 
@@ -23,6 +25,12 @@ import numpy as np
 from . import protocol as P
 
 log = logging.getLogger("vdev.dma")
+
+# fcntl has them on Linux since Python 3.8; the numbers are the kernel's.
+F_GET_SEALS = getattr(fcntl, "F_GET_SEALS", 1034)
+F_SEAL_SHRINK = getattr(fcntl, "F_SEAL_SHRINK", 0x0002)
+F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
+F_SEAL_GROW = getattr(fcntl, "F_SEAL_GROW", 0x0004)
 
 
 class DmaError(Exception):
@@ -48,6 +56,7 @@ class DmaMapping:
     mm: mmap.mmap | None
     array: np.ndarray | None  # uint8 view of exactly [iova, iova+size)
     mm_offset: int = 0        # where iova lies in `mm` (the mmap starts at a page boundary)
+    has_fd: bool = False      # kept after unmap releases `mm`, for the log line
 
     @property
     def end(self) -> int:
@@ -63,7 +72,7 @@ class DmaMapping:
 
     def describe(self) -> str:
         prot = ("r" if self.readable else "-") + ("w" if self.writable else "-")
-        kind = "mmapped" if self.array is not None else "no fd"
+        kind = ("mmapped" if self.array is not None else "unmapped") if self.has_fd else "no fd"
         return f"[0x{self.iova:x}, 0x{self.end:x}) {prot} {kind}"
 
 
@@ -89,7 +98,7 @@ class DmaSpace:
     def map(self, iova: int, size: int, flags: int, fd: int | None = None, fd_offset: int = 0) -> DmaMapping:
         """Add a mapping. Takes ownership of `fd` (closed here after mmap)."""
         try:
-            if size == 0 or iova + size > 1 << 64:
+            if size == 0 or iova + size > 1 << 64 or fd_offset + size > 1 << 64:
                 raise DmaMapError(errno.EINVAL, f"bad range iova 0x{iova:x} size 0x{size:x}")
             if flags & ~(P.DMA_FLAG_READ | P.DMA_FLAG_WRITE):
                 raise DmaMapError(errno.EINVAL, f"unknown DMA_MAP flags 0x{flags:x}")
@@ -105,7 +114,7 @@ class DmaSpace:
                 delta = 0
                 if fd is not None:
                     mm, arr, delta = _mmap_fd(fd, fd_offset, size, flags)
-                m = DmaMapping(iova, size, flags, fd_offset, mm, arr, delta)
+                m = DmaMapping(iova, size, flags, fd_offset, mm, arr, delta, fd is not None)
                 self._maps.insert(i, m)
                 self._starts.insert(i, iova)
                 self.generation += 1
@@ -223,16 +232,55 @@ class DmaSpace:
         self.write(iova, (value & (1 << 64) - 1).to_bytes(8, "little"))
 
 
+def sealed_memfd(name: str, size: int) -> int:
+    """A memfd of `size` bytes sealed against resizing, as QEMU's memory-backend-memfd makes
+    guest RAM: the only kind of fd DMA_MAP accepts (for clients and tests)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, size)
+        fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_cannot_shrink(fd: int, st: os.stat_result, fd_offset: int, size: int) -> None:
+    """Refuse a file that may shrink under the mapping: touching a page past a truncated end
+    is SIGBUS, which kills the whole server. Only a memfd sealed with F_SEAL_SHRINK (what
+    QEMU's memory-backend-memfd sends, seal=on by default) is sure to keep its size; a plain
+    file (memory-backend-file) can be truncated by anyone who may write it, so it is refused."""
+    if not stat.S_ISREG(st.st_mode):
+        raise DmaMapError(errno.EINVAL, f"DMA_MAP: the fd is not a regular file or memfd "
+                                        f"(mode 0o{st.st_mode:o}); only sealed memfds are mapped")
+    try:
+        seals = fcntl.fcntl(fd, F_GET_SEALS)
+    except OSError:
+        seals = None  # a file system without seals (ext4, ...): it can always shrink
+    if seals is None or not seals & F_SEAL_SHRINK:
+        what = ("memfd is not sealed against shrinking (F_SEAL_SHRINK); QEMU's memory-backend-memfd "
+                "seals its memfds" if seals is not None else
+                "the fd is a file that can be truncated under the map (memory-backend-file); "
+                "use memory-backend-memfd, whose memfds are sealed against shrinking")
+        log.error("DMA_MAP: %s", what)
+        raise DmaMapError(errno.EPERM, f"DMA_MAP: {what}")
+    if fd_offset > st.st_size or size > st.st_size - fd_offset:
+        raise DmaMapError(errno.EINVAL, f"DMA_MAP: file offset 0x{fd_offset:x} size 0x{size:x} "
+                                        f"past the end of the file (0x{st.st_size:x} bytes)")
+
+
 def _mmap_fd(fd: int, fd_offset: int, size: int, flags: int):
+    st = os.fstat(fd)
+    _check_cannot_shrink(fd, st, fd_offset, size)
     # The fd may be hugetlbfs: mmap from the offset rounded down to its page size.
-    page = max(mmap.PAGESIZE, os.fstat(fd).st_blksize)
+    page = max(mmap.PAGESIZE, st.st_blksize)
     base = fd_offset - fd_offset % page
     delta = fd_offset - base
     length = size + delta
     prot = mmap.PROT_READ | (mmap.PROT_WRITE if flags & P.DMA_FLAG_WRITE else 0)
     try:
         mm = mmap.mmap(fd, length, mmap.MAP_SHARED, prot, offset=base)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, OverflowError) as e:
         raise DmaMapError(errno.EINVAL, f"cannot mmap fd at offset 0x{fd_offset:x} size 0x{size:x}: {e}") from e
     # Python's mmap refuses a range past the end of a regular file (ValueError above).
     # A read-only mmap gives a read-only array, so a stray write raises instead of faulting.

@@ -31,8 +31,10 @@ import time
 from dataclasses import dataclass, field
 
 from . import protocol as P
+from .ratelimit import RateLimitedLog
 
 log = logging.getLogger("vdev.irq")
+_signal_log = RateLimitedLog(log)
 
 UNMASK_QUIET_S = 0.0005
 UNMASK_MAX_DELAY_S = 0.002
@@ -56,10 +58,27 @@ class IrqIndexState:
 
 
 def _signal(fd: int) -> None:
+    # The fd is non-blocking (set_irqs made it so): a client that never reads its eventfd
+    # loses interrupts, it cannot stop the server.
     try:
         os.eventfd_write(fd, 1)
-    except OSError as e:  # the client closed its end: nothing to notify
-        log.warning("eventfd %d write failed: %s", fd, e)
+    except BlockingIOError:
+        _signal_log.warning("eventfd %d is full (the client does not read it): interrupt dropped", fd)
+    except OSError as e:
+        _signal_log.warning("eventfd %d write failed: %s", fd, e)
+
+
+def _check_eventfd(fd: int) -> None:
+    """Accept only eventfds, made non-blocking: a pipe or socket in their place would block
+    the server once its buffer fills. O_NONBLOCK is on the shared file description, as
+    QEMU's own eventfds already have it."""
+    try:
+        kind = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError as e:
+        raise IrqError(errno.EINVAL, f"cannot identify fd {fd}: {e}") from None
+    if kind != "anon_inode:[eventfd]":
+        raise IrqError(errno.EINVAL, f"SET_IRQS: the fd is not an eventfd ({kind})")
+    os.set_blocking(fd, False)
 
 
 class Interrupts:
@@ -188,6 +207,8 @@ class Interrupts:
         if dtype == P.IRQ_SET_DATA_EVENTFD:
             if fds and len(fds) != count:
                 raise IrqError(errno.EINVAL, f"{len(fds)} fds for {count} vectors")
+            for fd in fds:
+                _check_eventfd(fd)
             if action == P.IRQ_SET_ACTION_TRIGGER:
                 with self._lock:
                     for i in range(count):

@@ -1,9 +1,11 @@
-"""The vfio-user server: one listening unix socket, one client at a time, one device.
+"""The vfio-user server: one listening unix socket (0600), one client at a time, one device.
 
 Messages are handled strictly in arrival order (QEMU relies on it to post MMIO writes).
 A message that cannot be understood gets an error reply (or, with NO_REPLY, a log line);
 a byte stream that can no longer be framed closes that connection. Either way the device
-keeps its state and the server waits for the next client.
+keeps its state and the server waits for the next client. A second client's first message
+is answered EBUSY; a client that does not negotiate, or stalls inside a message, is dropped
+after a timeout, so no client keeps the device, the engine or QEMU waiting.
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from .device import Device, DeviceHost
 from .dma import DmaMapError, DmaSpace
 from .irq import UNMASK_QUIET_S, Interrupts, IrqError
 from .pci import COMMAND_INTX_DISABLE, CONFIG_SIZE, PciConfigSpace, config_register_name
-from .transport import Connection, Message, PeerClosed, ProtocolError
+from .ratelimit import RateLimitedLog
+from .transport import (
+    TRANSIENT_ACCEPT_ERRNOS,
+    Connection,
+    Message,
+    PeerClosed,
+    ProtocolError,
+    bind_private,
+    fds_from_ancillary,
+)
 
 log = logging.getLogger("vdev.server")
 
@@ -32,6 +43,14 @@ MAX_DATA_XFER = 1 << 20
 _REGION_ACCESS = P.REGION_ACCESS.struct  # offset, region, count as a plain tuple
 MAX_MSG_FDS = 16
 MAX_WRITE_MULTI = 1024
+# QEMU reaches a BAR that is not mmapped through MemoryRegionOps of at most 8 bytes; a longer
+# access would only be split into that many register accesses (a megabyte: 131,072 of them).
+MAX_BAR_ACCESS = 8
+ACCEPT_BACKOFF_S = 0.1
+STALL_TIMEOUT_S = 10.0     # a half-sent message may take this long to complete
+VERSION_TIMEOUT_S = 10.0   # a new connection must negotiate within this
+REFUSE_TIMEOUT_S = 2.0     # a refused second client gets this long to send its first header
+MAX_REFUSING = 8
 
 
 class RequestError(Exception):
@@ -69,6 +88,11 @@ class Server:
         self._sel: _Poller | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._stopping = False
+        self._listen_resume: float | None = None  # the listener is off the poller until then
+        self._connected_at = 0.0
+        self._partial_since: float | None = None  # the client's current message is half here since
+        self._refusing: dict[int, tuple[socket.socket, bytearray, float]] = {}
+        self._error_log = RateLimitedLog(log, burst=50)  # a client can send bad messages at will
         self._handlers = {
             P.Command.VERSION: self._version,
             P.Command.DMA_MAP: self._dma_map,
@@ -107,7 +131,7 @@ class Server:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(tmp)
+        bind_private(s, tmp)
         s.listen(4)
         os.rename(tmp, path)
         self._listener = s
@@ -144,7 +168,7 @@ class Server:
         sel.register(self._listener.fileno(), "listen")
         sel.register(self._wake_r, "wake")
         resample_fd = None
-        order = {"conn": 0, "resample": 1, "listen": 2, "wake": 3}
+        order = {"conn": 0, "resample": 1, "listen": 2, "refuse": 3, "wake": 4}
         try:
             while not self._stopping:
                 if self.interrupts.intx_resample_fd != resample_fd:
@@ -154,7 +178,12 @@ class Server:
                     if resample_fd is not None:
                         sel.register(resample_fd, "resample")
                 deadline = self.interrupts.recheck_deadline
-                events = sel.select(UNMASK_QUIET_S if deadline is not None else None)
+                timeout = UNMASK_QUIET_S if deadline is not None else None
+                if self._refusing or self._listen_resume is not None or self._conn_timers():
+                    wait = self._run_timers(time.monotonic())
+                    if wait is not None:
+                        timeout = wait if timeout is None else min(timeout, wait)
+                events = sel.select(timeout)
                 if deadline is not None and (not events or time.monotonic() >= deadline):
                     self.interrupts.recheck()
                 # The current client's messages (and its EOF) before any new client.
@@ -163,30 +192,48 @@ class Server:
                 for fd, tag in events:
                     if tag == "conn":
                         if self.conn is not None and fd == self.conn.fileno():
-                            self._serve_one()
+                            self._on_readable()
                     elif tag == "resample":
                         self.interrupts.resample()
                     elif tag == "listen":
                         self._accept()
+                    elif tag == "refuse":
+                        self._refuse_readable(fd)
                     elif tag == "wake":
                         os.read(self._wake_r, 64)
                     if self.interrupts.intx_resample_fd != resample_fd:
                         break  # re-register before the next select
         finally:
             self._drop_client("server stopping")
+            for fd in list(self._refusing):
+                self._refuse_close(fd)
             sel.close()
             self._sel = None
 
     def _accept(self) -> None:
-        sock, _ = self._listener.accept()
-        # A client that hung up may still have unread messages or an EOF queued: finish it.
-        while self.conn is not None and (self.conn.pending() or select.select([self.conn.sock], [], [], 0)[0]):
-            self._serve_one()
+        try:
+            sock, _ = self._listener.accept()
+        except OSError as e:
+            if e.errno not in TRANSIENT_ACCEPT_ERRNOS:
+                raise
+            # Out of fds (or memory): the connection waits in the backlog. Stop polling the
+            # listener for a while rather than spinning on it; the current client is served.
+            self._error_log.warning("accept failed (%s): new connections wait %.1f s", e, ACCEPT_BACKOFF_S)
+            self._sel.unregister(self._listener.fileno())
+            self._listen_resume = time.monotonic() + ACCEPT_BACKOFF_S
+            return
+        # A client that hung up may still have unread messages or an EOF queued: finish it
+        # (a bounded number of reads: a live client that keeps talking stays the client).
+        for _ in range(64):
+            if self.conn is None or not _readable(self.conn.sock):
+                break
+            self._on_readable()
         if self.conn is not None:
-            log.warning("refusing a second client: one client at a time is connected")
-            sock.close()
+            self._refuse(sock)
             return
         self.conn = Connection(sock, max_fds=MAX_MSG_FDS, max_msg_size=MAX_DATA_XFER + 4096)
+        self._connected_at = time.monotonic()
+        self._partial_since = None
         self.negotiated = False
         self.write_multiple = False
         self.connections += 1
@@ -202,6 +249,7 @@ class Server:
             self._sel.unregister(self.conn.fileno())
         self.conn.close()
         self.conn = None
+        self._partial_since = None
         self.negotiated = False
         with self.device.lock:
             n = self.dma.unmap_all()
@@ -210,7 +258,108 @@ class Server:
         with self.device.lock:
             self.device.client_disconnected()
 
+    # -- connection timers and refusals ---------------------------------------------------
+    #
+    # The loop never waits inside a message: bytes are read as they come (read_available)
+    # and a message is handled once it is whole, so a half-sent message holds up nothing but
+    # its own connection, which is dropped if it stays half-sent for STALL_TIMEOUT_S. A
+    # connection that does not negotiate within VERSION_TIMEOUT_S is dropped too: a silent
+    # client cannot keep QEMU out. A second client gets an EBUSY reply to its first message.
+
+    def _conn_timers(self) -> bool:
+        return self.conn is not None and (not self.negotiated or self._partial_since is not None)
+
+    def _run_timers(self, now: float) -> float | None:
+        """Act on expired timers; the time until the next one (None: none armed)."""
+        due: list[float] = []
+        if self._listen_resume is not None:
+            if now >= self._listen_resume:
+                self._listen_resume = None
+                self._sel.register(self._listener.fileno(), "listen")
+            else:
+                due.append(self._listen_resume)
+        if self.conn is not None and self._partial_since is not None:
+            if now >= self._partial_since + STALL_TIMEOUT_S:
+                log.error("closing the connection: peer stalled in the middle of a message for %.0f s",
+                          STALL_TIMEOUT_S)
+                self._drop_client("stalled mid-message")
+            else:
+                due.append(self._partial_since + STALL_TIMEOUT_S)
+        if self.conn is not None and not self.negotiated:
+            if now >= self._connected_at + VERSION_TIMEOUT_S:
+                log.error("closing the connection: no VERSION within %.0f s", VERSION_TIMEOUT_S)
+                self._drop_client("no VERSION")
+            else:
+                due.append(self._connected_at + VERSION_TIMEOUT_S)
+        for fd, (_, _, until) in list(self._refusing.items()):
+            if now >= until:
+                self._refuse_close(fd)
+            else:
+                due.append(until)
+        return max(0.0, min(due) - now) if due else None
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """One client at a time: answer the newcomer's first message with EBUSY, then close."""
+        if len(self._refusing) >= MAX_REFUSING:
+            self._error_log.warning("refusing a second client (closed: %d refusals pending)", MAX_REFUSING)
+            sock.close()
+            return
+        self._error_log.warning("refusing a second client: one client at a time is connected")
+        sock.setblocking(False)
+        self._refusing[sock.fileno()] = (sock, bytearray(), time.monotonic() + REFUSE_TIMEOUT_S)
+        self._sel.register(sock.fileno(), "refuse")
+
+    def _refuse_readable(self, fd: int) -> None:
+        sock, buf, _ = self._refusing[fd]
+        try:
+            data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(MAX_MSG_FDS * 4))
+        except BlockingIOError:
+            return
+        except OSError:
+            data, anc = b"", []
+        fds: list[int] = []
+        fds_from_ancillary(anc, fds)
+        for f in fds:  # fds sent with a message we will not handle
+            os.close(f)
+        buf += data
+        if len(buf) >= P.HEADER_SIZE:
+            hdr = P.HEADER.unpack(bytes(buf[:P.HEADER_SIZE]))
+            if not hdr.flags & P.FLAG_NO_REPLY:
+                reply = P.HEADER.pack(hdr.msg_id, hdr.command, P.HEADER_SIZE, P.TYPE_REPLY | P.FLAG_ERROR, errno.EBUSY)
+                with contextlib.suppress(OSError):
+                    sock.send(reply)
+            self._refuse_close(fd)
+        elif not data:
+            self._refuse_close(fd)
+
+    def _refuse_close(self, fd: int) -> None:
+        sock, _, _ = self._refusing.pop(fd)
+        self._sel.unregister(fd)
+        sock.close()
+
     # -- message loop --------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        """Take what the client sent; handle the messages that are whole."""
+        try:
+            self.conn.read_available()
+        except PeerClosed as e:
+            self._drop_client(str(e) or "EOF")
+            return
+        except ProtocolError as e:
+            log.error("closing the connection: %s", e)
+            self._drop_client("protocol error")
+            return
+        conn = self.conn
+        if conn.pending():
+            self._partial_since = None
+            self._serve_one()  # every whole message buffered: what is left is part of one
+            conn = self.conn
+        if conn is not None and conn.partial():
+            if self._partial_since is None:
+                self._partial_since = time.monotonic()
+        elif self._partial_since is not None:
+            self._partial_since = None
 
     def _serve_one(self) -> bool:
         """Handle one message, and the ones already received with it; False when the
@@ -277,8 +426,8 @@ class Server:
                 conn.send(msg.msg_id, msg.command, P.TYPE_REPLY, 0, reply or b"")
 
     def _error(self, msg: Message, errno_: int, why: str) -> None:
-        log.warning("%s (id %d) failed: %s [%s]", P.command_name(msg.command), msg.msg_id, why,
-                    errno.errorcode.get(errno_, errno_))
+        self._error_log.warning("%s (id %d) failed: %s [%s]", P.command_name(msg.command), msg.msg_id, why,
+                                errno.errorcode.get(errno_, errno_))
         if not msg.no_reply:
             self.conn.reply_error(msg, errno_)
 
@@ -394,12 +543,13 @@ class Server:
 
     def _check_access(self, region: int, offset: int, count: int) -> None:
         size = self._sizes.get(region)
-        if size and 0 < count <= MAX_DATA_XFER and offset < size and count <= size - offset:
+        if size and 0 < count <= MAX_BAR_ACCESS and offset < size and count <= size - offset:
             return  # the common case, without building any message
         _require(region < P.PCI_NUM_REGIONS, f"no region {region}")
         size = self.region_size(region)
         _require(size > 0, f"region {region} is not implemented")
-        _require(0 < count <= MAX_DATA_XFER, f"access count {count}")
+        limit = MAX_DATA_XFER if region == P.PCI_CONFIG_REGION_INDEX else MAX_BAR_ACCESS
+        _require(0 < count <= limit, f"access count {count} (region {region} takes 1..{limit} bytes)")
         _require(offset < size and count <= size - offset,
                  f"access [0x{offset:x}, +{count}) outside region {region} of size 0x{size:x}")
 
@@ -494,6 +644,12 @@ def serve(device: Device, socket_path: str, ready: threading.Event | None = None
     finally:
         server.close()
     return server
+
+
+def _readable(sock: socket.socket) -> bool:
+    p = select.poll()
+    p.register(sock.fileno(), select.POLLIN)
+    return bool(p.poll(0))
 
 
 class _Poller:

@@ -8,6 +8,7 @@ treats a short header as fatal.
 from __future__ import annotations
 
 import array
+import errno
 import os
 import select
 import socket
@@ -56,7 +57,7 @@ class Message:
         self.fds.clear()
 
 
-def _fds_from_ancillary(ancdata, fds: list[int]) -> bool:
+def fds_from_ancillary(ancdata, fds: list[int]) -> bool:
     """Collect SCM_RIGHTS fds; return True if the kernel truncated them."""
     truncated = False
     for level, kind, data in ancdata:
@@ -65,6 +66,18 @@ def _fds_from_ancillary(ancdata, fds: list[int]) -> bool:
             truncated |= usable != len(data)
             fds.extend(array.array("i", data[:usable]))
     return truncated
+
+
+def bind_private(sock: socket.socket, path: str) -> None:
+    """Bind a unix socket readable and writable by its owner only (0600), whatever the umask:
+    whoever can connect can drive the device and read guest memory. The mode is set before
+    listen(), and until then a connect is refused, so no one gets in through a wider mode."""
+    sock.bind(path)
+    os.chmod(path, 0o600)
+
+
+# accept() failures that mean "no fds or memory right now": wait and go on, never give up.
+TRANSIENT_ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 _HEADER = P.HEADER.struct  # header fields as a plain tuple: no record per message
@@ -138,8 +151,7 @@ class Connection:
             return False
         return avail >= _HEADER.unpack_from(self._buf, self._start)[2]
 
-    def _fill(self, need: int) -> None:
-        """Read until `need` bytes are buffered past _start, waiting up to io_timeout."""
+    def _make_room(self, need: int) -> None:
         if len(self._buf) - self._start < need:  # make room: move the unread part to the front
             rest = self._end - self._start
             if len(self._buf) < need:
@@ -149,25 +161,60 @@ class Connection:
             self._base += self._start
             self._start, self._end = 0, rest
             self._view = memoryview(self._buf)
+
+    def _recv_once(self, need: int) -> bool:
+        """One recvmsg into the buffer; False if nothing was there to read."""
+        try:
+            n, anc, flags, _ = self.sock.recvmsg_into([self._view[self._end:]], self._anc_size)
+        except BlockingIOError:
+            return False
+        except (ConnectionResetError, BrokenPipeError) as e:
+            raise PeerClosed(str(e)) from e
+        if n == 0:
+            if self._end == self._start:
+                raise PeerClosed("EOF")
+            raise ProtocolError(f"EOF in the middle of a message ({self._end - self._start}/{need} bytes)")
+        self._end += n
+        if anc or flags:
+            fds: list[int] = []
+            truncated = fds_from_ancillary(anc, fds) or bool(flags & _MSG_CTRUNC)
+            self._fds.append((self._base + self._end, fds, truncated))
+        return True
+
+    def _need(self) -> int:
+        """Bytes the next whole message takes (the header's size once it is here)."""
+        if self._end - self._start < _HEADER_SIZE:
+            return _HEADER_SIZE
+        msg_size = _HEADER.unpack_from(self._buf, self._start)[2]
+        if msg_size < _HEADER_SIZE:
+            raise ProtocolError(f"msg_size {msg_size} is smaller than the header")
+        if msg_size > self.max_msg_size:
+            raise ProtocolError(f"msg_size {msg_size} exceeds the limit {self.max_msg_size}")
+        return msg_size
+
+    def _fill(self, need: int) -> None:
+        """Read until `need` bytes are buffered past _start, waiting up to io_timeout."""
+        self._make_room(need)
         while self._end - self._start < need:
-            try:
-                n, anc, flags, _ = self.sock.recvmsg_into([self._view[self._end:]], self._anc_size)
-            except BlockingIOError:
-                if not self._wait(False):
-                    raise ProtocolError(f"peer stalled in the middle of a message "
-                                        f"({self._end - self._start}/{need} bytes)") from None
-                continue
-            except (ConnectionResetError, BrokenPipeError) as e:
-                raise PeerClosed(str(e)) from e
-            if n == 0:
-                if self._end == self._start:
-                    raise PeerClosed("EOF")
-                raise ProtocolError(f"EOF in the middle of a message ({self._end - self._start}/{need} bytes)")
-            self._end += n
-            if anc or flags:
-                fds: list[int] = []
-                truncated = _fds_from_ancillary(anc, fds) or bool(flags & _MSG_CTRUNC)
-                self._fds.append((self._base + self._end, fds, truncated))
+            if not self._recv_once(need) and not self._wait(False):
+                raise ProtocolError(f"peer stalled in the middle of a message "
+                                    f"({self._end - self._start}/{need} bytes)")
+
+    def read_available(self) -> None:
+        """Read what has arrived, without waiting (one recvmsg): a server loop that must not
+        block on a half-sent message calls this when the socket is readable, and recv()
+        only once pending() says a message is whole."""
+        need = self._need() if self._end - self._start >= _HEADER_SIZE else _HEADER_SIZE
+        if self._end - self._start >= need:
+            return  # a whole message is here already (and maybe no room to read into)
+        if len(self._buf) - self._start < need:
+            self._make_room(need)
+        if self._recv_once(need) and self._end - self._start >= _HEADER_SIZE:
+            self._need()  # a bad header fails at once, before more of it is buffered
+
+    def partial(self) -> bool:
+        """Part of a message is buffered and the rest has not arrived."""
+        return self._end > self._start and not self.pending()
 
     def recv(self) -> Message:
         """Read one whole message. Raises PeerClosed on EOF, ProtocolError if unframeable."""

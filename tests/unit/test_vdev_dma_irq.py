@@ -10,6 +10,7 @@ import pytest
 from vdev import pci
 from vdev import protocol as P
 from vdev.client import VfioUserError
+from vdev.dma import sealed_memfd
 
 from .conftest import DMA_ADDR, DMA_CMD, DMA_DATA, DMA_STATUS, IRQ_LEVEL
 
@@ -19,8 +20,7 @@ GUEST_SIZE = 4 << 20
 
 @pytest.fixture
 def guest_ram():
-    fd = os.memfd_create("guest-ram")
-    os.ftruncate(fd, GUEST_SIZE)
+    fd = sealed_memfd("guest-ram", GUEST_SIZE)
     mm = mmap.mmap(fd, GUEST_SIZE)
     yield fd, mm
     mm.close()

@@ -3,7 +3,9 @@ cut from the buffer, and each message gets exactly the fds its sender attached t
 
 import os
 import socket
+import struct
 import threading
+import time
 
 import pytest
 
@@ -99,3 +101,22 @@ def test_eof_between_messages_and_inside_one(pair):
     with pytest.raises(PeerClosed):
         c.recv()
     c.close()
+
+
+def test_read_available_takes_what_came_and_never_waits(pair):
+    rx, tx = pair
+    msg = struct.pack("<HHIII", 5, 9, 16 + 100, 0, 0) + bytes(100)
+    rx.read_available()                 # nothing there: returns at once
+    assert not rx.pending() and not rx.partial()
+    tx.sock.sendall(msg[:30])
+    time.sleep(0.05)
+    rx.read_available()
+    assert rx.partial() and not rx.pending()
+    tx.sock.sendall(msg[30:])
+    time.sleep(0.05)
+    rx.read_available()
+    assert rx.pending() and rx.recv().msg_id == 5
+    tx.sock.sendall(struct.pack("<HHIII", 6, 9, 1 << 30, 0, 0))
+    time.sleep(0.05)
+    with pytest.raises(ProtocolError):  # an oversized header fails as soon as it is read
+        rx.read_available()
