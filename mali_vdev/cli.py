@@ -161,22 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="the raw JSON answer")
     st.set_defaults(func=_status)
 
-    b = sub.add_parser("boot", help="boot the Debian arm64 guest with the GPU attached and run a command")
-    try:
-        from qemu.boot import add_boot_arguments
-        add_boot_arguments(b)
-    except ImportError as e:  # keep `serve` usable if the guest side is broken
-        b.set_defaults(import_error=str(e))
-    b.set_defaults(func=_boot)
-
-    sh = sub.add_parser("shell", help="boot the guest with the GPU and its driver and give its root shell to "
-                                      "this terminal (Ctrl-] quits)")
-    try:
-        from qemu.boot import add_boot_arguments
-        add_boot_arguments(sh)
-    except ImportError as e:
-        sh.set_defaults(import_error=str(e))
-    sh.set_defaults(func=_shell)
+    for name, func, text in (
+            ("boot", _boot, "boot the Debian arm64 guest with the GPU attached and run a command"),
+            ("shell", _shell, "boot the guest with the GPU and its driver and give its root shell to "
+                              "this terminal (Ctrl-] quits)")):
+        b = sub.add_parser(name, help=text)
+        try:
+            from qemu.boot import add_boot_arguments
+            add_boot_arguments(b)
+        except ImportError as e:  # keep `serve` usable if the guest side is broken
+            b.set_defaults(import_error=str(e))
+        b.set_defaults(func=func)
 
     t = sub.add_parser("trace", help="decode, summarise, compare and convert traces: show, stats, diff, perfetto, "
                                      "convert")

@@ -831,22 +831,28 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
     return o
 
 
-def run_boot(args: argparse.Namespace) -> int:
+def _guarded(command: str, start: Callable[[], BootResult]) -> BootResult | int:
+    """`start()`, its failures turned into a message and an exit status for `command`."""
     try:
-        o = options_from_args(args)
-        r = run(o, BootHooks(
-            echo=lambda line: print(line, flush=True),
-            show_console=_print_console if getattr(args, "show_console", False) else None))
+        return start()
     except BootError as e:
-        print(f"mali-vdev boot failed: {e}", file=sys.stderr)
+        print(f"\r\nmali-vdev {command} failed: {e}", file=sys.stderr)
         return 124 if str(e).startswith("timeout") else 1
     except KeyboardInterrupt:
-        print("mali-vdev boot interrupted", file=sys.stderr)
+        print(f"\r\nmali-vdev {command} interrupted", file=sys.stderr)
         return 130
     except (RuntimeError, KeyError, ValueError) as e:
         why = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"mali-vdev boot failed: {why}", file=sys.stderr)
+        print(f"mali-vdev {command} failed: {why}", file=sys.stderr)
         return 1
+
+
+def run_boot(args: argparse.Namespace) -> int:
+    r = _guarded("boot", lambda: run(options_from_args(args), BootHooks(
+        echo=lambda line: print(line, flush=True),
+        show_console=_print_console if getattr(args, "show_console", False) else None)))
+    if isinstance(r, int):
+        return r
     for line in _watch_lines(r.server_log):
         print(f"server| {line}", file=sys.stderr)
     t = r.timings
@@ -861,25 +867,19 @@ def run_boot(args: argparse.Namespace) -> int:
 
 def run_shell(args: argparse.Namespace) -> int:
     """`mali-vdev shell`: boot with the GPU and the driver, the guest's root shell here."""
-    try:
+    def start() -> BootResult:
         o = options_from_args(args)
         user = "" if args.guest_cmd == DEFAULT_GUEST_CMD else args.guest_cmd + "\n"
         o.guest_cmd = shell.setup_commands(sys.stdin.fileno()) + user
         o.interactive = True
         cache.step(f"the guest's shell comes up on this terminal once Linux has booted; "
                    f"{shell.ESCAPE_NAME} quits (the guest is powered off); `exit` too")
-        r = run(o, BootHooks(show_console=_print_console if args.show_console else None,
-                             console_watch={r"@@MALI-VDEV-CMD-START@@": _announce}))
-    except BootError as e:
-        print(f"\r\nmali-vdev shell failed: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\r\nmali-vdev shell interrupted", file=sys.stderr)
-        return 130
-    except (RuntimeError, KeyError, ValueError) as e:
-        why = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"mali-vdev shell failed: {why}", file=sys.stderr)
-        return 1
+        return run(o, BootHooks(show_console=_print_console if args.show_console else None,
+                                console_watch={r"@@MALI-VDEV-CMD-START@@": _announce}))
+
+    r = _guarded("shell", start)
+    if isinstance(r, int):
+        return r
     print(file=sys.stderr)
     how = f"status {r.status}" if r.status is not None else f"left with {shell.ESCAPE_NAME}"
     cache.step(f"shell ended ({how}); kernel {r.kernel_version}")

@@ -1761,6 +1761,22 @@ static int cmd_job_sync_chain(int fd, int argc, char **argv)
  */
 #define MAX_GROUPS 100
 
+/* One job from `b` and a one-queue group to run it; *prepared and *created count what was
+ * made, so the caller's cleanup releases exactly that. */
+static int group_job_prepare(struct session *s, struct cs_buf *b, uint8_t priority,
+			     struct job *j, uint32_t *group, unsigned *prepared, unsigned *created)
+{
+	int e = job_prepare(s, b, j);
+
+	if (e)
+		return e;
+	(*prepared)++;
+	if ((e = group_create(s, 1, 0x1000, priority, group)))
+		return e;
+	(*created)++;
+	return 0;
+}
+
 static int cmd_groups(int fd, int argc, char **argv)
 {
 	uint64_t n = 20, spin = 2000, release = 1, delay_ms = 300;
@@ -1801,13 +1817,10 @@ static int cmd_groups(int fd, int argc, char **argv)
 			cs_sync_set(&b, release_va, 1);
 			cs_flush_all(&b);
 		}
-		if ((e = job_prepare(&s, &b, &jobs[i])))
+		if ((e = group_job_prepare(&s, &b, PT_GROUP_PRIORITY_MEDIUM, &jobs[i], &groups[i],
+					   &prepared, &created)))
 			goto out;
-		prepared++;
 		syncs[i] = jobs[i].syncobj;
-		if ((e = group_create(&s, 1, 0x1000, PT_GROUP_PRIORITY_MEDIUM, &groups[i])))
-			goto out;
-		created++;
 	}
 	t0 = now_ns();
 	for (i = 0; i < n; i++)
@@ -1907,13 +1920,9 @@ static int cmd_loops(int fd, int argc, char **argv)
 
 		*session_u32(&s, 4 * i) = 0;
 		cs_counted_loop(&b, s.va + 4 * i, (uint32_t)pos[1]);
-		if ((e = job_prepare(&s, &b, &jobs[i])))
+		if ((e = group_job_prepare(&s, &b, pr, &jobs[i], &groups[i], &prepared, &created)))
 			goto out;
-		prepared++;
 		syncs[i] = jobs[i].syncobj;
-		if ((e = group_create(&s, 1, 0x1000, pr, &groups[i])))
-			goto out;
-		created++;
 	}
 	t0 = now_ns();
 	for (i = 0; i < n; i++)
