@@ -164,7 +164,9 @@ def test_stats_reports_jobs_and_irqs(traces):
     assert s["jobs"]["total"] == JOBS + 1
     assert s["irq"]["line_raised"] > JOBS
     job_bits = s["irq"]["raised_bits"]["JOB"]
-    assert job_bits.get("GLOBAL_IF", 0) >= 1 and sum(job_bits.values()) > JOBS
+    # CSG events coalesce as on firmware (a new one only once the host acknowledged the last),
+    # so pipelined jobs raise fewer CSG interrupts than there are jobs, but never none
+    assert job_bits.get("GLOBAL_IF", 0) >= 1 and job_bits.get("CSG0", 0) >= 1, job_bits
     assert s["doorbells"] and s["faults"] == {"mmu": [], "cs_fatal": [], "gpu": 0}
     assert s["registers"]["GPU_ID"]["reads"] >= 1
     text = mali_vdev("trace", "stats", str(traces["binary"]))
