@@ -367,6 +367,7 @@ class BootPlan:
     cmdline: str
     trace: Path | None
     memory_mb: int = MEM_MB
+    carried: int = 0                # bytes of initramfs: base + layers
     machine: list[str] = field(default_factory=list)
     dtb: Path | None = None
     shares: list = field(default_factory=list)
@@ -401,7 +402,7 @@ def plan_boot(o: BootOptions, p: Prepared) -> BootPlan:
                                    "nokaslr" if o.gdb_port is not None else "",
                                    share.cmdline(shares), o.extra_append]))
     return BootPlan(profile, ts_hz, layers, server, kernel_cmdline(o.driver, extra),
-                    trace, memory, machine, dtb, shares)
+                    trace, memory, carried, machine, dtb, shares)
 
 
 def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: Path,
@@ -526,7 +527,7 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
     result.log_dir = s.log_dir if s.keep_logs else None  # where close() moved them
     m = re.search(r"Initramfs unpacking failed: (.*)", result.console_log)
     if m:   # the guest runs on with part of its files: whatever it did next is misleading
-        carried = sum(f.stat().st_size for f in (p.initramfs, *plan.layers) if f.exists())
+        carried = plan.carried
         failure = (f"the guest could not unpack its initramfs ({m.group(1).strip()}; "
                    f"{carried >> 20} MiB in {plan.memory_mb} MiB of RAM): pass --memory "
                    f"{max(plan.memory_mb * 2, added_files.memory_needed_mb(carried))}")

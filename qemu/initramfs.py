@@ -62,6 +62,17 @@ def build_base(assets: GuestAssets, drivers=kmodules.DRIVERS) -> Path:
     moddir = f"usr/lib/modules/{assets.kernel_version}"
     present = kmodules.index(assets.modules_dir)
     written: set[str] = set()
+
+    def add_closure(list_name: str, order) -> list[str]:
+        """The modules of `order` (each written once) and their load-order.<list_name>."""
+        for name, _src, data in order:
+            if name not in written:
+                w.add_file(f"{moddir}/{name}.ko", data)
+                written.add(name)
+        names = [n for n, _, _ in order]
+        w.add_file(f"{moddir}/load-order.{list_name}", "".join(f"{n}\n" for n in names).encode())
+        return names
+
     loaded: dict[str, list[str]] = {}
     for driver, modules in drivers.items():
         if driver != kmodules.DEFAULT_DRIVER and kmodules.canonical(driver) not in present:
@@ -69,22 +80,11 @@ def build_base(assets: GuestAssets, drivers=kmodules.DRIVERS) -> Path:
         order = kmodules.closure(assets.modules_dir, modules)
         if not order or order[-1][0] != kmodules.canonical(modules[-1]):
             raise RuntimeError(f"{modules[-1]} not found below {assets.modules_dir}")
-        for name, _src, data in order:
-            if name not in written:
-                w.add_file(f"{moddir}/{name}.ko", data)
-                written.add(name)
-        loaded[driver] = [n for n, _, _ in order]
-        w.add_file(f"{moddir}/load-order.{driver}",
-                   "".join(f"{n}\n" for n in loaded[driver]).encode())
+        loaded[driver] = add_closure(driver, order)
     # 9p for --share, where the kernel has it as modules (built in otherwise: no list)
     share = [m for m in SHARE_MODULES if kmodules.canonical(m) in present]
     if share:
-        order = kmodules.closure(assets.modules_dir, share, builtin_ok=share)
-        for name, _src, data in order:
-            if name not in written:
-                w.add_file(f"{moddir}/{name}.ko", data)
-                written.add(name)
-        w.add_file(f"{moddir}/load-order.share", "".join(f"{n}\n" for n, _, _ in order).encode())
+        add_closure("share", kmodules.closure(assets.modules_dir, share, builtin_ok=share))
     # the name /init used before there was a choice of drivers
     w.add_file(f"{moddir}/load-order",
                "".join(f"{n}\n" for n in loaded[kmodules.DEFAULT_DRIVER]).encode())

@@ -413,7 +413,6 @@ def _build_locked(src: Source, parts, digest: str, name: str, entry: Path, tools
         if k.image.is_file() and k.modules.is_dir():
             cache.step(f"kernel {k.release} is built: {k.dir} (cached)")
             return k
-    entry.mkdir(parents=True, exist_ok=True)
     out, frag = entry / "out", entry / "frag"
     seeded = ""
     if not (out / ".config").exists():
@@ -475,11 +474,7 @@ def _build_locked(src: Source, parts, digest: str, name: str, entry: Path, tools
                     build_seconds=old.build_seconds if old else elapsed,
                     seeded_from=seeded or (old.seeded_from if old else ""),
                     fragments=[str(Path(f).resolve()) for f in fragments])
-    d = asdict(k)
-    d["last_build_seconds"] = elapsed
-    meta.write_text(json.dumps({f: d[f] for f in d if f in BuiltKernel.__dataclass_fields__},
-                               indent=2) + "\n")
-    (entry / "last-build.json").write_text(json.dumps({"seconds": elapsed}) + "\n")
+    meta.write_text(json.dumps(asdict(k), indent=2) + "\n")
     cache.step(f"kernel {release} built in {elapsed:.0f} s: {entry / 'Image'}, modules "
                f"{k.modules}{'; tyr.ko included' if k.has_tyr else ''}")
     return k
@@ -573,13 +568,6 @@ def _seed(out: Path, src: Source, digest: str) -> str:
                    f"{len(changed)} files differ from {pkg}, {n} targets to rebuild")
         return k.name
     return ""
-
-
-def last_build_seconds(k: BuiltKernel) -> float | None:
-    try:
-        return json.loads((k.dir / "last-build.json").read_text())["seconds"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def describe(k: BuiltKernel) -> str:
