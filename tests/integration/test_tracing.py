@@ -135,7 +135,9 @@ def test_mmiotrace_parses_back_into_the_same_events(traces, binary):
     assert len(got) == len(want)
     assert got == want
     regs = [e for e in m.events if e.kind in REG]
-    assert len(regs) == sum(e.kind in REG for e in binary.events) > 1000
+    # a probe plus 51 jobs (doorbells, IRQ status reads and clears) is some hundreds of
+    # accesses; how many exactly depends on how firmware-like interrupts coalesce
+    assert len(regs) == sum(e.kind in REG for e in binary.events) > 300
     # and the file is what the kernel's mmiotrace prints
     text = traces["mmiotrace"].read_text()
     assert re.search(r"^MAP 0\.000000 1 0x10000000 0x[0-9a-f]+ 0x[0-9a-f]+ 0x0 0$", text, re.M)
