@@ -468,20 +468,31 @@ class Interpreter:
         cs.frames.append(Frame(False, target, target + length))
         return False
 
+    # Fields are read once into locals: each Instr field is a property lookup.
+
     def _load_multiple(self, cs: CommandStream, aspace, ins) -> None:
         base_va = cs.d(ins.addr) + ins.offset
-        regs = [i for i in range(16) if ins.mask & (1 << i)]
-        if not regs:
+        mask, base = ins.mask, ins.base
+        if not mask:
             return
-        data = aspace.read(base_va, 4 * (regs[-1] + 1), ACCESS_READ)
-        for i in regs:
-            cs.set_r(ins.base + i, int.from_bytes(data[4 * i:4 * i + 4], "little"))
+        top = mask.bit_length()
+        data = aspace.read(base_va, 4 * top, ACCESS_READ)
+        regs = cs.regs
+        if base + top > len(regs):  # names a register beyond the file: the fatal says which
+            for i in range(top):
+                if mask >> i & 1:
+                    cs.set_r(base + i, int.from_bytes(data[4 * i:4 * i + 4], "little"))
+            return
+        for i in range(top):
+            if mask >> i & 1:
+                regs[base + i] = int.from_bytes(data[4 * i:4 * i + 4], "little")
 
     def _store_multiple(self, cs: CommandStream, aspace, ins) -> None:
         base_va = cs.d(ins.addr) + ins.offset
-        for i in range(16):
-            if ins.mask & (1 << i):
-                aspace.write_u32(base_va + 4 * i, cs.r(ins.base + i))
+        mask, base = ins.mask, ins.base
+        for i in range(mask.bit_length()):
+            if mask >> i & 1:
+                aspace.write_u32(base_va + 4 * i, cs.r(base + i))
 
     def _store_state(self, cs: CommandStream, aspace, ins) -> None:
         cs.drain(ins.wait_mask)
@@ -507,10 +518,13 @@ class Interpreter:
         def update():
             if not add:  # a SET to a bad address is a write fault, as before it read anything
                 aspace.translate(addr, ACCESS_WRITE)
-            old = int.from_bytes(aspace.read(addr, size), "little")
+            old = aspace.read_u64(addr) if is64 else aspace.read_u32(addr)
             old_error = aspace.read_u32(addr + size)
             value = (old + data) & mask if add else data
-            aspace.write(addr, value.to_bytes(size, "little"))
+            if is64:
+                aspace.write_u64(addr, value)
+            else:
+                aspace.write_u32(addr, value)
             aspace.write_u32(addr + size, error)  # the sync object's error/status word
             if value != old or error != old_error:  # SYNC_UPDATE only for a real change
                 cs.sync_dirty = True
