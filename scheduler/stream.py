@@ -159,7 +159,8 @@ class Interpreter:
         self.mcu_as = mcu_as
         self.faults = faults if faults else None
         self.clock = clock  # timestamps and cycle counts for STORE_STATE
-        self.events = events if events is not None and events.active else None
+        # The bus only if some sink wants CS_INSTR events: other kinds cost the loop nothing.
+        self.events = events if events is not None and Kind.CS_INSTR in events.wants else None
 
     # -- ring pointers (MCU side, AS0) ----------------------------------------------------
 
@@ -196,9 +197,13 @@ class Interpreter:
         ring = cs.ring
         rbase, rsize = ring.base, ring.size
         rmask = rsize - 1
-        # Per-instruction work only when someone asked for it: injected faults, a CS_INSTR
-        # sink, debug logging. Checked once per slice (all of them change under the lock).
-        trace = self.events is not None or self.faults is not None or log.isEnabledFor(logging.DEBUG)
+        # Per-instruction work only when someone asked for it: injected faults, debug
+        # logging. Checked once per slice (all of them change under the lock). A CS_INSTR
+        # sink alone keeps the fast path: executed instructions are recorded into `rec`
+        # (va, raw, ...) and handed to the bus before anything else can emit an event.
+        trace = self.faults is not None or log.isEnabledFor(logging.DEBUG)
+        events = self.events
+        rec = [] if events is not None and not trace else None
         page, words = -1, None
         left, n = budget, 0
         f, pc = None, 0
@@ -210,6 +215,8 @@ class Interpreter:
                     left -= 1
                     if in_ring:
                         if pc == end:
+                            if rec:
+                                events.emit_instrs(rec, cs.slot, cs.index)
                             end = f.end = self.insert(cs)
                             if pc == end:
                                 cs.drain(-1)
@@ -227,6 +234,8 @@ class Interpreter:
                         va = pc
                     # The command-stream front end reads instructions as data: panthor maps rings no-exec.
                     if va >> 12 != page:
+                        if rec:  # a fetch fault reports itself after what ran before it
+                            events.emit_instrs(rec, cs.slot, cs.index)
                         words = aspace.words(va) if not va & 7 else None
                         page = va >> 12
                     if words is not None and not trace:
@@ -245,17 +254,33 @@ class Interpreter:
                             jhi = jhi if jhi < 512 else 512
                             base = pc - (j << 3)
                             k, nmax = n, n + left + 1
-                            while True:
-                                h = fast.get(words[j])
-                                if h is None:
-                                    break
-                                step = h(regs)
-                                if not step:
-                                    break
-                                n += 1
-                                j += step >> 3
-                                if n == nmax or not jlo <= j < jhi:
-                                    break
+                            if rec is None:
+                                while True:
+                                    h = fast.get(words[j])
+                                    if h is None:
+                                        break
+                                    step = h(regs)
+                                    if not step:
+                                        break
+                                    n += 1
+                                    j += step >> 3
+                                    if n == nmax or not jlo <= j < jhi:
+                                        break
+                            else:  # the same loop, recording what it runs
+                                vbase = va - (j << 3)
+                                while True:
+                                    w = words[j]
+                                    h = fast.get(w)
+                                    if h is None:
+                                        break
+                                    step = h(regs)
+                                    if not step:
+                                        break
+                                    rec += (vbase + (j << 3), w)
+                                    n += 1
+                                    j += step >> 3
+                                    if n == nmax or not jlo <= j < jhi:
+                                        break
                             pc = base + (j << 3)
                             if n != k:
                                 left -= n - k - 1  # this iteration's 1 is already taken
@@ -273,8 +298,13 @@ class Interpreter:
                     n += 1
                     step = h(regs)
                     if step:
+                        if rec is not None:
+                            rec += (va, raw)
                         pc += step
                         continue
+                    if rec is not None:  # its event before whatever it does
+                        rec += (va, raw)
+                        events.emit_instrs(rec, cs.slot, cs.index)
                     # Through the handler table: it may jump, call, block or touch memory.
                     f.pc = pc
                     f = None
@@ -289,6 +319,8 @@ class Interpreter:
             if f is not None:
                 f.pc = pc
             cs.instructions += n
+            if rec:
+                events.emit_instrs(rec, cs.slot, cs.index)
         cs.drain(-1)
         return "budget"
 
