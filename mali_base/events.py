@@ -70,12 +70,15 @@ class EventBus:
     sink; default all): an event is built only if some sink wants its kind, and `wants`
     tells producers cheaply whether a kind is wanted at all. That matters for CS_INSTR, one
     per executed instruction: the interpreter keeps its compiled fast path when nobody wants
-    them, and hands them over a slice at a time (`emit_instrs`) when somebody does."""
+    them, and hands them over a run at a time (`emit_instrs`) when somebody does. A sink with
+    an `instrs(seq0, t_ns, slot, stream, flat)` attribute takes such a run whole (records
+    seq0 + 1, seq0 + 2, ...), without an Event per instruction."""
 
     def __init__(self):
         self._sinks: tuple[Sink, ...] = ()
         self._entries: tuple[tuple[Sink, frozenset], ...] = ()
         self._by_kind: dict[Kind, tuple[Sink, ...]] = {}
+        self._instr_sinks: tuple = ()  # (sink, its instrs() or None) for CS_INSTR
         self._seq = 0
         self._lock = threading.Lock()
         self._attach_lock = threading.Lock()  # not the emit lock: a sink may detach itself
@@ -105,6 +108,7 @@ class EventBus:
 
     def _rebuild(self, entries) -> None:
         self._by_kind = {k: tuple(s for s, kinds in entries if k in kinds) for k in Kind}
+        self._instr_sinks = tuple((s, getattr(s, "instrs", None)) for s in self._by_kind[Kind.CS_INSTR])
         self._entries = entries
         self._sinks = tuple(s for s, _ in entries)
         self.wants = frozenset(k for k, sinks in self._by_kind.items() if sinks)
@@ -125,18 +129,21 @@ class EventBus:
         """CS_INSTR events for a run of executed instructions, `flat` = [va, raw, va, raw, ...]
         in execution order, under one lock and with one timestamp (the interpreter hands
         them over before anything else the run does can emit). Empties `flat`."""
-        sinks = self._by_kind.get(Kind.CS_INSTR)
+        sinks = self._instr_sinks
         if not sinks:
             flat.clear()
             return
         kind = Kind.CS_INSTR
         with self._lock:
-            seq = self._seq
+            seq0 = self._seq
             t = time.monotonic_ns() - self.t0_ns
-            for i in range(0, len(flat), 2):
-                seq += 1
-                ev = Event(seq, t, kind, flat[i], flat[i + 1], 0, slot, stream, 0)
-                for sink in sinks:
-                    sink(ev)
-            self._seq = seq
+            for sink, batch in sinks:
+                if batch is not None:
+                    batch(seq0, t, slot, stream, flat)
+                else:
+                    seq = seq0
+                    for i in range(0, len(flat), 2):
+                        seq += 1
+                        sink(Event(seq, t, kind, flat[i], flat[i + 1], 0, slot, stream, 0))
+            self._seq = seq0 + len(flat) // 2
         flat.clear()

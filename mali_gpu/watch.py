@@ -83,6 +83,8 @@ class Qmp:
 class Watcher:
     """An event-bus sink applying the watch list."""
 
+    kinds = frozenset({Kind.REG_READ, Kind.REG_WRITE})  # what the bus hands it
+
     def __init__(self, regmap: RegMap, qmp: Qmp | None = None):
         self.regmap = regmap
         self.qmp = qmp

@@ -34,19 +34,22 @@ from .formats import write as write_events
 from .header import TraceHeader
 
 log = logging.getLogger("mali.trace")
+CS_INSTR = int(Kind.CS_INSTR)
 
 DEFAULT_FLUSH_BYTES = 1 << 20
 _STOP = object()    # writer thread: exit (after everything queued before it)
 
 
 class _BusSink:
-    """Attaching `self.sink` to an event bus, and detaching it (idempotent)."""
+    """Attaching `self.sink` to an event bus for the kinds in `self.kinds` (None: all), and
+    detaching it (idempotent). Leaving CS_INSTR out keeps the interpreter's fast path."""
 
     _bus = None
+    kinds = None
 
     def attach(self, bus) -> None:
         self._bus = bus
-        bus.attach(self.sink)
+        bus.attach(self.sink, self.kinds)
 
     def detach(self) -> None:
         bus, self._bus = self._bus, None
@@ -61,12 +64,13 @@ class TraceWriter(_BusSink):
     """A streaming trace file. Use as a sink: `writer.attach(device.events)` ... `close()`."""
 
     def __init__(self, path: str, header: TraceHeader, fmt: str = "binary", flush_bytes: int = DEFAULT_FLUSH_BYTES,
-                 flush_interval: float | None = 1.0, max_pending: int | None = None, **options):
+                 flush_interval: float | None = 1.0, max_pending: int | None = None, kinds=None, **options):
         if fmt not in FORMATS:
             raise TraceFormatError(f"unknown trace format {fmt!r}; formats: {', '.join(FORMATS)}")
         self.path = str(path)
         self.header = header
         self.format = fmt
+        self.kinds = None if kinds is None else frozenset(Kind(k) for k in kinds)
         self.bytes = 0              # written to the file so far (by the writer thread)
         self.dropped_bytes = 0      # chunks dropped because the writer thread fell behind
         self._enc = encoder(fmt, header, **options)
@@ -112,6 +116,15 @@ class TraceWriter(_BusSink):
                 extend(slow(ev))
             if len(buf) >= limit:
                 hand_off()
+
+        def instrs(seq0: int, t_ns: int, slot: int, stream: int, flat: list) -> None:
+            seq = seq0
+            for i in range(0, len(flat), 2):  # no Event objects: a run of CS_INSTR records
+                seq += 1
+                extend(pack(seq, t_ns, CS_INSTR, 0, slot, stream, flat[i], flat[i + 1], 0))
+            if len(buf) >= limit:
+                hand_off()
+        sink.instrs = instrs
         return sink
 
     def _text_sink(self):
@@ -238,10 +251,11 @@ class TraceWriter(_BusSink):
 class RingBuffer(_BusSink):
     """The last `capacity` events, as binary records in a preallocated buffer."""
 
-    def __init__(self, capacity: int = 1 << 16):
+    def __init__(self, capacity: int = 1 << 16, kinds=None):
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
+        self.kinds = None if kinds is None else frozenset(Kind(k) for k in kinds)
         size = binary.RECORD_SIZE
         self._buf = buf = bytearray(capacity * size)
         self._total = [0]
@@ -259,6 +273,15 @@ class RingBuffer(_BusSink):
             except struct.error:
                 pack_into(buf, off, *slow(ev))
             total[0] = n + 1
+
+        def instrs(seq0: int, t_ns: int, slot: int, stream: int, flat: list) -> None:
+            n, seq = total[0], seq0
+            for i in range(0, len(flat), 2):
+                seq += 1
+                pack_into(buf, (n % capacity) * size, seq, t_ns, CS_INSTR, 0, slot, stream, flat[i], flat[i + 1], 0)
+                n += 1
+            total[0] = n
+        sink.instrs = instrs
         self.sink = sink
 
     def __call__(self, ev: Event) -> None:
