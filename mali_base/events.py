@@ -79,6 +79,7 @@ class EventBus:
         self._entries: tuple[tuple[Sink, frozenset], ...] = ()
         self._by_kind: dict[Kind, tuple[Sink, ...]] = {}
         self._instr_sinks: tuple = ()  # (sink, its instrs() or None) for CS_INSTR
+        self._held: tuple | None = None  # (flat, slot, stream) of the run being recorded
         self._seq = 0
         self._lock = threading.Lock()
         self._attach_lock = threading.Lock()  # not the emit lock: a sink may detach itself
@@ -120,30 +121,47 @@ class EventBus:
         if not sinks:
             return
         with self._lock:  # sequence numbers and timestamps increase together across threads
+            held = self._held
+            if held is not None and held[0]:  # instructions that ran before this event
+                self._instrs_locked(*held)
             self._seq += 1
             ev = Event(self._seq, time.monotonic_ns() - self.t0_ns, kind, addr, value, width, slot, stream, aux)
             for sink in sinks:
                 sink(ev)
 
+    def hold(self, flat: list, slot: int, stream: int) -> None:
+        """A run of CS instructions is being recorded into `flat` ([va, raw, ...]): any
+        event emitted meanwhile first hands over what is there (keeping the order), and
+        release() hands over the rest. One run at a time (the engine's, under device.lock)."""
+        self._held = (flat, slot, stream)
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and held[0]:
+            self.emit_instrs(*held)
+
     def emit_instrs(self, flat: list, slot: int, stream: int) -> None:
         """CS_INSTR events for a run of executed instructions, `flat` = [va, raw, va, raw, ...]
-        in execution order, under one lock and with one timestamp (the interpreter hands
-        them over before anything else the run does can emit). Empties `flat`."""
+        in execution order, under one lock and with one timestamp. Takes them out of `flat`."""
+        with self._lock:
+            self._instrs_locked(flat, slot, stream)
+
+    def _instrs_locked(self, flat: list, slot: int, stream: int) -> None:
+        n = len(flat) & ~1
+        run = flat[:n]
+        del flat[:n]  # what the recording thread appends meanwhile stays for the next hand-over
         sinks = self._instr_sinks
         if not sinks:
-            flat.clear()
             return
         kind = Kind.CS_INSTR
-        with self._lock:
-            seq0 = self._seq
-            t = time.monotonic_ns() - self.t0_ns
-            for sink, batch in sinks:
-                if batch is not None:
-                    batch(seq0, t, slot, stream, flat)
-                else:
-                    seq = seq0
-                    for i in range(0, len(flat), 2):
-                        seq += 1
-                        sink(Event(seq, t, kind, flat[i], flat[i + 1], 0, slot, stream, 0))
-            self._seq = seq0 + len(flat) // 2
-        flat.clear()
+        seq0 = self._seq
+        t = time.monotonic_ns() - self.t0_ns
+        for sink, batch in sinks:
+            if batch is not None:
+                batch(seq0, t, slot, stream, run)
+            else:
+                seq = seq0
+                for i in range(0, n, 2):
+                    seq += 1
+                    sink(Event(seq, t, kind, run[i], run[i + 1], 0, slot, stream, 0))
+        self._seq = seq0 + n // 2

@@ -200,10 +200,12 @@ class Interpreter:
         # Per-instruction work only when someone asked for it: injected faults, debug
         # logging. Checked once per slice (all of them change under the lock). A CS_INSTR
         # sink alone keeps the fast path: executed instructions are recorded into `rec`
-        # (va, raw, ...) and handed to the bus before anything else can emit an event.
+        # (va, raw, ...), which the bus holds: any other event hands them over first.
         trace = self.faults is not None or log.isEnabledFor(logging.DEBUG)
         events = self.events
         rec = [] if events is not None and not trace else None
+        if rec is not None:
+            events.hold(rec, cs.slot, cs.index)  # any event of this run hands `rec` over first
         page, words = -1, None
         left, n = budget, 0
         f, pc = None, 0
@@ -215,8 +217,6 @@ class Interpreter:
                     left -= 1
                     if in_ring:
                         if pc == end:
-                            if rec:
-                                events.emit_instrs(rec, cs.slot, cs.index)
                             end = f.end = self.insert(cs)
                             if pc == end:
                                 cs.drain(-1)
@@ -234,8 +234,6 @@ class Interpreter:
                         va = pc
                     # The command-stream front end reads instructions as data: panthor maps rings no-exec.
                     if va >> 12 != page:
-                        if rec:  # a fetch fault reports itself after what ran before it
-                            events.emit_instrs(rec, cs.slot, cs.index)
                         words = aspace.words(va) if not va & 7 else None
                         page = va >> 12
                     if words is not None and not trace:
@@ -302,9 +300,8 @@ class Interpreter:
                             rec += (va, raw)
                         pc += step
                         continue
-                    if rec is not None:  # its event before whatever it does
+                    if rec is not None:  # its event before whatever it does (bus.hold)
                         rec += (va, raw)
-                        events.emit_instrs(rec, cs.slot, cs.index)
                     # Through the handler table: it may jump, call, block or touch memory.
                     f.pc = pc
                     f = None
@@ -319,8 +316,8 @@ class Interpreter:
             if f is not None:
                 f.pc = pc
             cs.instructions += n
-            if rec:
-                events.emit_instrs(rec, cs.slot, cs.index)
+            if rec is not None:
+                events.release()
         cs.drain(-1)
         return "budget"
 
