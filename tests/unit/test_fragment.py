@@ -379,3 +379,30 @@ def test_last_fragment_descriptors_are_kept_decoded(booted):
     lines = gpu.dev.csg_slots.slots[0].streams[0].last_fragment
     assert lines[0].startswith(f"FBD 0x{FBD_VA:x}: Framebuffer Parameters:") and "Width=16" in lines[0]
     assert "Writeback Block Format=Tiled U-Interleaved" in lines[1]
+
+
+# --- hostile descriptors --------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_descriptors_end_in_a_clear_or_a_named_fault_never_an_internal_error(booted, seed):
+    """Random FBD, extension and RT words around a valid clear (random bits flipped), random
+    bboxes: the queue either completes or gets a DATA_INVALID/MMU fault; CS_UNRECOVERABLE
+    would mean an exception of ours."""
+    import random
+    rng = random.Random(seed)
+    gpu, d, g = setup(booted)
+    w, h = rng.choice([(16, 16), (40, 24), (64, 48)])
+    ext = zs_ext(write_format=rng.choice(["D16", "D24S8", "D32", "D24X8"]),
+                 block_format=rng.choice(["Linear", "Tiled U-Interleaved", "AFBC"]),
+                 clean_pixel_write_enable=True, base=FB_VA + 0x80000, row_stride=16 * 64 * 4)
+    desc, tag = fbd(w, h, [color_rt(FB_VA, 16 * 64 * 4, [rng.getrandbits(32) for _ in range(4)],
+                                    block=rng.choice(["Linear", "Tiled U-Interleaved", "AFBC"]))],
+                    ext, z_write_enable=True, s_write_enable=rng.random() < 0.5, z_clear=rng.random())
+    data = bytearray(desc)
+    for _ in range(rng.randint(0, 12)):
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    bbox = (rng.randrange(80), rng.randrange(80), rng.randrange(80), rng.randrange(80))
+    run_pass(gpu, g, bytes(data), tag, w, h, bbox)
+    code = g.out()["CS_FATAL"] & 0xFF
+    assert code in (0, 0x58) or code & 0xF8 == 0xC0, hex(code)
+    assert code != 0 or g.sync() == 1
