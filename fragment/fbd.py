@@ -6,9 +6,9 @@ one Render Target (64) per RT.  SR40's low 6 bits are the "Framebuffer pointer" 
 descriptor itself is 64-byte aligned.
 
 `check()` refuses, naming the field, what needs more than a clear pass: frame shaders (they
-run on the shader core), multisampling, YUV and AFRC targets, sRGB conversion, reserved
-enum values.  CRC fields are accepted and no CRC buffer is written: only the GPU reads CRCs
-(to skip writing back tiles that did not change), and this model always writes back.
+run on the shader core), multisampling, YUV and AFRC targets, reserved enum values.  CRC
+fields are accepted and no CRC buffer is written: only the GPU reads CRCs (to skip writing
+back tiles that did not change), and this model always writes back.
 """
 
 from __future__ import annotations
@@ -91,8 +91,6 @@ def check(fb: Framebuffer) -> None:
             raise not_emulated(f"{where}: YUV Enable (YUV render target)")
         if rt.writeback_msaa != D.MSAA["Single"]:
             raise not_emulated(f"{where}: Writeback MSAA={rt.name('writeback_msaa')}", rt.writeback_msaa)
-        if rt.srgb:
-            raise not_emulated(f"{where}: sRGB writeback conversion")
     if (p.z_write_enable or p.s_write_enable) and fb.ext is None:
         raise FragmentFault("Framebuffer Parameters: Z/S Write Enable without a ZS CRC Extension", p.raw & 0xFFFFFFFF)
     if combined_stencil(fb) and fb.ext.zs.name("write_format") != "D24S8":

@@ -187,6 +187,68 @@ def test_clear_words_of_mesa_test_clear_reach_memory_in_the_format(booted, name,
     check_surface(gpu, g, 0, stride * 2, lambda x, y: u_interleaved_offset(x, y, stride, bpp), w, h, pixel)
 
 
+def _unorm(v, bits):
+    return round(min(max(v, 0.0), 1.0) * ((1 << bits) - 1))
+
+
+def _srgb(v):
+    v = min(max(v, 0.0), 1.0)
+    return round(255 * (12.92 * v if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055))
+
+
+def _pack(*channels):
+    """(value, bits) per memory channel, from bit 0."""
+    out, pos = 0, 0
+    for v, bits in channels:
+        out |= v << pos
+        pos += bits
+    return out.to_bytes(pos // 8, "little")
+
+
+C = (0.718, 0.18, 1.0, 2.0)   # test-clear's second colour
+# test-clear's undithered words for C (tile-buffer values; extra-precision bits zero), the RT as
+# Mesa's blendable-format table sets it up, and the pixel quantised here from C itself.
+BLENDABLE_VECTORS = [
+    ("R4G4B4A4_UNORM", 0xF0F030B0, dict(internal="R4G4B4A4", writeback="R4G4B4A4"),
+     _pack(*((_unorm(c, 4), 4) for c in C))),
+    ("R5G6B5_UNORM", 0x3E02C2C0, dict(internal="R5G6B5A0", writeback="R5G6B5"),
+     _pack((_unorm(C[0], 5), 5), (_unorm(C[1], 6), 6), (_unorm(C[2], 5), 5))),
+    ("B5G6R5_UNORM", 0x3E02C2C0, dict(internal="R5G6B5A0", writeback="R5G6B5", swizzle="BGRA"),
+     _pack((_unorm(C[2], 5), 5), (_unorm(C[1], 6), 6), (_unorm(C[0], 5), 5))),
+    ("R5G5B5A1_UNORM", 0xBE0302C0, dict(internal="R5G5B5A1", writeback="R5G5B5A1"),
+     _pack((_unorm(C[0], 5), 5), (_unorm(C[1], 5), 5), (_unorm(C[2], 5), 5), (_unorm(C[3], 1), 1))),
+    ("R10G10B10A2_UNORM", 0xFFF2E2DF, dict(internal="R10G10B10A2", writeback="R10G10B10A2"),
+     _pack((_unorm(C[0], 10), 10), (_unorm(C[1], 10), 10), (_unorm(C[2], 10), 10), (_unorm(C[3], 2), 2))),
+    # sRGB: the words are already encoded (pan_pack_color), alpha stays linear
+    ("R8G8B8A8_SRGB", 0xFFFF76DC, dict(srgb=True), bytes([_srgb(C[0]), _srgb(C[1]), _srgb(C[2]), _unorm(C[3], 8)])),
+    ("B8G8R8A8_SRGB", 0xFFFF76DC, dict(srgb=True, swizzle="BGRA"),
+     bytes([_srgb(C[2]), _srgb(C[1]), _srgb(C[0]), _unorm(C[3], 8)])),
+]
+
+
+@pytest.mark.parametrize("name, word, fmt, pixel", BLENDABLE_VECTORS, ids=[v[0] for v in BLENDABLE_VECTORS])
+def test_blendable_formats_from_mesa_test_clear(booted, name, word, fmt, pixel):
+    gpu, d, g = setup(booted)
+    w, h = 16, 8
+    bpp = len(pixel)
+    desc, tag = fbd(w, h, [color_rt(FB_VA, w * bpp, [word] * 4, **fmt)])
+    run_pass(gpu, g, desc, tag, w, h)
+    assert g.out()["CS_FATAL"] == 0
+    assert surface(gpu, g, 0, w * h * bpp) == pixel * (w * h)
+
+
+def test_a_dithered_clear_is_refused(booted, caplog):
+    """test-clear: R5G6B5 dithered (0.718, 0.18, 1, 2) -> 0x3E02D6C8, extra precision the
+    hardware dithers per pixel."""
+    gpu, d, g = setup(booted)
+    desc, tag = fbd(16, 16, [color_rt(FB_VA, 32, [0x3E02D6C8] * 4, internal="R5G6B5A0", writeback="R5G6B5",
+                                      dithered_clear=True)])
+    with caplog.at_level(logging.WARNING, logger="mali"):
+        run_pass(gpu, g, desc, tag, 16, 16)
+    assert g.out()["CS_FATAL"] & 0xFF == 0x58
+    assert any("Dithered Clear=True" in r.getMessage() for r in caplog.records)
+
+
 def test_two_render_targets_and_an_uncleared_one(booted):
     """RT1 is stored but not cleared (no Clean Pixel Write Enable): with no draws its tiles are
     clean, so it keeps its contents; RT2 is Mesa's dummy (No Write)."""
@@ -296,10 +358,10 @@ def _fatal(g):
     (dict(post_frame="Intersect"), {}, "Post Frame=Intersect"),
     (dict(sample_count=4), {}, "Sample Count=4"),
     ({}, dict(writeback_msaa="Average"), "Writeback MSAA=Average"),
-    ({}, dict(srgb=True), "sRGB"),
     ({}, dict(writeback_mode="AFRC RGB"), "Writeback Mode=AFRC RGB"),
-    ({}, dict(internal="R5G6B5A0"), "Internal Format=R5G6B5A0"),
-    ({}, dict(writeback="R5G6B5"), "Writeback Format=R5G6B5"),
+    ({}, dict(internal="R8G8B8A2"), "Internal Format=R8G8B8A2"),
+    ({}, dict(writeback="A2B10G10R10"), "Writeback Format=A2B10G10R10"),
+    ({}, dict(yuv_enable=True), "YUV Enable"),
 ])
 def test_what_needs_more_than_a_clear_faults_the_queue_naming_the_field(booted, caplog, params, rt_kw, names):
     gpu, d, g = setup(booted)
