@@ -64,9 +64,11 @@ static void report_ok(const char *name, const void *data, size_t size)
     fflush(stdout);
 }
 
+/* `at`: the failing call, printed up to its argument list. */
 static void report_fail(const char *name, const char *error, const char *at)
 {
-    printf("%s.result=fail\n%s.error=%s\n%s.at=%s\n", name, name, error, name, at);
+    printf("%s.result=fail\n%s.error=%s\n%s.at=%.*s\n", name, name, error, name,
+           (int)strcspn(at, "("), at);
     fflush(stdout);
 }
 
@@ -751,7 +753,40 @@ static int gl_init(void)
     return 0;
 }
 
-/* Returns NULL if GL reported no error or reset, else what it reported. */
+/* Mesa's own stderr in a GL case's process: panfrost reports a faulted job there ("MESA:
+ * error: ...", then re-initializes its context) while GL itself raises no error. */
+static FILE *mesa_log;
+
+static const char *mesa_error(void)
+{
+    static char line[512];
+    if (!mesa_log)
+        return NULL;
+    fflush(stderr);
+    rewind(mesa_log);
+    while (fgets(line, sizeof(line), mesa_log)) {
+        if (strstr(line, "error")) {
+            line[strcspn(line, "\n")] = 0;
+            return line;
+        }
+    }
+    return NULL;
+}
+
+static void mesa_log_print(const char *name)
+{
+    char line[512];
+    if (!mesa_log)
+        return;
+    fflush(stderr);
+    rewind(mesa_log);
+    while (fgets(line, sizeof(line), mesa_log)) {
+        line[strcspn(line, "\n")] = 0;
+        printf("%s.stderr=%s\n", name, line);
+    }
+}
+
+/* Returns NULL if GL and Mesa reported no error or reset, else what was reported. */
 static const char *gl_problem(void)
 {
     GLenum e = p_glGetError();
@@ -759,7 +794,7 @@ static const char *gl_problem(void)
         return gl_error_name(e);
     if (p_reset_status && p_reset_status() != GL_NO_ERROR)
         return "graphics reset (context lost)";
-    return NULL;
+    return mesa_error();
 }
 
 static void gl_clear(const char *name, const Clear *c)
@@ -859,7 +894,6 @@ static void gl_case(const char *name)
         gl_clear(name, &C_61);
     else
         gl_compute(name);
-    p_glFinish();
 }
 
 static int run_gl(char **only, int n_only)
@@ -874,13 +908,17 @@ static int run_gl(char **only, int n_only)
         ran++;
         pid_t pid = fork();
         if (pid == 0) {             /* each case in its own process and context */
+            mesa_log = tmpfile();
+            if (mesa_log)
+                dup2(fileno(mesa_log), 2);
             if (gl_init() != 0) {
                 report_fail(name, "no GLES 3.1 context", "gl_init");
                 _exit(1);
             }
             gl_case(name);
+            mesa_log_print(name);
             fflush(stdout);
-            _exit(0);
+            _exit(mesa_error() ? 1 : 0);
         }
         int status = 0;
         waitpid(pid, &status, 0);
