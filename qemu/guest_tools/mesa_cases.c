@@ -797,6 +797,30 @@ static const char *gl_problem(void)
     return mesa_error();
 }
 
+/* panfrost notices a faulted job only at its next submit (GROUP_SUBMIT fails on the dead
+ * group, it logs "Group became unusable" and re-creates its context), so after a case's
+ * readback two more small submits (a 16x16 clear read back) make a fault show. */
+static const char *gl_settle(void)
+{
+    const char *why = gl_problem();
+    for (int i = 0; i < 2 && !why; i++) {
+        GLuint fb, rb;
+        uint8_t px[16 * 16 * 4];
+        p_glGenFramebuffers(1, &fb);
+        p_glBindFramebuffer(GL_FRAMEBUFFER, fb);
+        p_glGenRenderbuffers(1, &rb);
+        p_glBindRenderbuffer(GL_RENDERBUFFER, rb);
+        p_glRenderbufferStorage(GL_RENDERBUFFER, GL_RGBA8, 16, 16);
+        p_glFramebufferRenderbuffer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_RENDERBUFFER, rb);
+        p_glViewport(0, 0, 16, 16);
+        p_glClearColor(0.0f, 1.0f, 0.0f, 1.0f);
+        p_glClear(GL_COLOR_BUFFER_BIT);
+        p_glReadPixels(0, 0, 16, 16, GL_RGBA, GL_UNSIGNED_BYTE, px);
+        why = gl_problem();
+    }
+    return why;
+}
+
 static void gl_clear(const char *name, const Clear *c)
 {
     GLuint fb, rb;
@@ -818,7 +842,7 @@ static void gl_clear(const char *name, const Clear *c)
     memset(px, 0xcd, size);
     p_glPixelStorei(GL_PACK_ALIGNMENT, 1);
     p_glReadPixels(0, 0, c->width, c->height, GL_RGBA, GL_UNSIGNED_BYTE, px);
-    const char *why = gl_problem();
+    const char *why = gl_settle();
     if (why)
         report_fail(name, why, "glClear+glReadPixels");
     else
@@ -875,7 +899,7 @@ static void gl_compute(const char *name)
     p_glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
     const void *map = p_glMapBufferRange(GL_SHADER_STORAGE_BUFFER, 0, sizeof(data),
                                          GL_MAP_READ_BIT);
-    const char *why = gl_problem();
+    const char *why = gl_settle();
     if (why || !map)
         report_fail(name, why ? why : "no mapping", "glDispatchCompute+glMapBufferRange");
     else
