@@ -28,7 +28,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from qemu import boot, guest_packages
+from qemu import boot, guest_packages, tools
 from tests.integration.test_jobs import dmesg, problems, values
 
 pytestmark = pytest.mark.guest
@@ -160,6 +160,7 @@ def expected() -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def run():
+    tools.build_mesa_cases()     # a build failure says why here, not as "mesa-cases: not found"
     r = boot.boot(SCRIPT, BOOT_TIMEOUT_S, load_panthor=True,
                   guest_packages=list(guest_packages.MESA_PACKAGES))
     layer = guest_packages.packages_archive(list(guest_packages.MESA_PACKAGES))
