@@ -246,11 +246,11 @@ def test_one_device_runs_every_case_without_fault_or_device_lost(run):
 def test_the_server_saw_no_cs_fault(run):
     """The device's own view: no command stream of any of those jobs ended in a CS fatal."""
     r, v = run
-    faults = re.findall(r"CSG\d+ CS\d+ fatal: exception (0x[0-9a-f]+) info (0x[0-9a-f]+): (\w+)",
-                        r.server_log)
-    seen = Counter(faults)
-    assert not faults, f"{len(faults)} CS fatals: " + ", ".join(
-        f"{n}x {instr} (exception {exc}, info {info})" for (exc, info, instr), n in seen.items())
+    faults = re.findall(r"CSG\d+ CS\d+ fatal: (.*)", r.server_log)
+    # one line per distinct reason (addresses vary per job)
+    seen = Counter(re.sub(r"0x[0-9a-f]{6,}", "0x…", f)[:240] for f in faults)
+    assert not faults, f"{len(faults)} CS fatals:\n" + "\n".join(
+        f"{n}x {why}" for why, n in seen.most_common())
 
 
 @pytest.mark.parametrize("phase", ["lvp", "mali", "llvm", "pan", "noafbc"])
