@@ -9,12 +9,14 @@ Vulkan drivers left out) runs our program `mesa-cases` (qemu/guest_tools/mesa_ca
   and counts); a render pass cleared on load with no draw, copied to a buffer;
 - llvmpipe (LIBGL_ALWAYS_SOFTWARE=1) and panfrost — GLES 3.1 on surfaceless EGL:
   glClear + glReadPixels (default options, and PAN_MESA_DEBUG=noafbc), glDispatchCompute on
-  an SSBO.
+  an SSBO. GL clears to AFBC by default and reads AFBC back through a draw (seen: with
+  RUN_FRAGMENT emulated, the default-option clears stop at RUN_IDVS while the noafbc ones,
+  written back linear or u-interleaved and read on the CPU, pass), hence both.
 
 Each case prints the size and FNV-1a 64 digest of its result buffer. The CPU drivers are the
-oracle for the GPU; they are checked themselves where the expected bytes follow from the case's
-definition alone (fill/update/copy, the ID dispatches, the clears, the GL compute shader),
-computed here from the same inputs. On the GPU side each case must succeed (no CS fault, no
+oracle for the GPU; they are checked themselves against every case's expected bytes, computed
+here from the case's definition and the same inputs (numpy: uint32 wrap-around, int32 shifts,
+float32 rounding per operation). On the GPU side each case must succeed (no CS fault, no
 device lost), match, leave dmesg clean, and all Vulkan cases run on one VkDevice (the same
 panthor group runs the next case).
 """
@@ -126,6 +128,88 @@ def ids_expected(local: tuple[int, int, int], groups: tuple[int, int, int]) -> b
     return out.tobytes()
 
 
+U32 = np.uint32
+
+
+def arith_expected(n: int = 1000, k: int = 0x9E3779B9, scale: float = 1.5) -> bytes:
+    """arith.comp in numpy: uint32 wrap-around, int32 shifts and division, float32 rounding
+    per operation (the shader's `precise`)."""
+    a = xorshift32(n, 21)
+    i = np.arange(n)
+    x, y = a, a[(i * 7 + 3) % n]
+    sx, sy = x.view(np.int32), y.view(np.int32)
+    o = np.zeros((n, 8), U32)
+    with np.errstate(over="ignore"):
+        o[:, 0] = x * y + U32(k)
+        o[:, 1] = (x >> (y & 31)) ^ (y << U32(3)) ^ ~x
+        o[:, 2] = (sx >> (y & 31).astype(np.int32)).view(U32)
+        o[:, 3] = np.minimum(sx, sy).view(U32) + np.maximum(sx, sy).view(U32) * U32(3)
+        o[:, 4] = np.where(y != 0, x // np.maximum(y, 1), x % U32(17))
+        d = (sy & 0xFFFF) | 1
+        o[:, 5] = (np.trunc(sx.astype(np.int64) / d).astype(np.int64)
+                   .astype(np.uint64) & 0xFFFFFFFF).astype(U32) ^ (x % d.view(U32))
+    f32 = np.float32
+    fx = (sx & 0xFFFFF).astype(f32) * f32(scale)
+    fy = (y >> 12).astype(f32) - f32(1234.5)
+    o[:, 6] = (fx * fy + fx).view(U32)
+    o[:, 7] = np.floor(fy * f32(0.125)).astype(np.int32).view(U32) ^ (
+        np.maximum(fx, fy) - np.abs(fy)).view(U32)
+    return o.tobytes()
+
+
+def loop_expected(n: int = 512) -> bytes:
+    a = [int(v) for v in xorshift32(n, 22)]
+    out = []
+    for i in range(n):
+        x, steps = a[i] % 1000 + 1, 0
+        while x != 1 and steps < 500:
+            x = 3 * x + 1 if x & 1 else x >> 1
+            steps += 1
+        acc = 0
+        for j in range(i & 15):
+            acc = ((acc * 31 + j) & 0xFFFFFFFF) ^ a[(i + j) % n]
+        out += [steps, acc]
+    return struct.pack(f"<{2 * n}I", *out)
+
+
+def branch_expected(n: int = 640, local: int = 64) -> bytes:
+    out = []
+    for i, x in enumerate(int(v) for v in xorshift32(n, 23)):
+        lane = i % local
+        if lane % 3 == 0:
+            r = (x * 3) & 0xFFFFFFFF
+            r = r ^ 0x55 if x & 1 else (r + 7) & 0xFFFFFFFF
+        elif lane & 4:
+            r = (x >> 1) + sum(j * lane for j in range(x & 7))
+        else:
+            r = ~x & 0xFFFFFFFF
+            if lane > 40 and x & 2:
+                r = 0xEEEEEEEE          # returned early: the host's pattern stays
+        out.append(r)
+    return struct.pack(f"<{n}I", *out)
+
+
+def shared_expected(n: int = 768, local: int = 128) -> bytes:
+    a = xorshift32(n, 24).reshape(-1, local)
+    total = (a >> 4).astype(np.uint64).sum(axis=1) & 0xFFFFFFFF
+    o = np.zeros((a.shape[0], local, 2), U32)
+    o[:, :, 0] = a[:, ::-1]
+    o[:, :, 1] = total.astype(U32)[:, None] ^ np.arange(local, dtype=U32)
+    return o.tobytes()
+
+
+def atomics_expected(n: int = 512, local: int = 64) -> bytes:
+    x = xorshift32(n, 25)
+    i = np.arange(n, dtype=U32)
+    hist = np.bincount(x & 63, minlength=64).astype(U32)
+    wg = ((x >> 8).astype(np.uint64).reshape(-1, local).sum(axis=1) & 0xFFFFFFFF).astype(U32)
+    head = [int(x.astype(np.uint64).sum()) & 0xFFFFFFFF, int(x.max()), int(x.min()),
+            int(np.bitwise_or.reduce(((x & U32(0x0F0F0F0F)) << (i & 3)).astype(U32))),
+            int(np.bitwise_and.reduce(x | U32(0x00FF00FF))), int(np.bitwise_xor.reduce(x)), n,
+            int(x.view(np.int32).min()) & 0xFFFFFFFF]
+    return struct.pack("<8I", *head) + hist.tobytes() + wg.tobytes()
+
+
 def clear_expected(w: int, h: int, rgba: tuple[int, int, int, int]) -> bytes:
     return bytes(rgba) * (w * h)
 
@@ -143,6 +227,8 @@ def gl_compute_expected() -> bytes:
 
 def expected() -> dict[str, bytes]:
     out = {"fill": fill_expected(), "update": update_expected(), "copy": copy_expected(),
+           "arith": arith_expected(), "loop": loop_expected(), "branch": branch_expected(),
+           "shared": shared_expected(), "atomics": atomics_expected(),
            "clear_64x48": clear_expected(64, 48, (255, 0, 51, 153)),
            "clear_61x37": clear_expected(61, 37, (102, 204, 255, 0)),
            "gl_clear_64x48": clear_expected(64, 48, (255, 0, 51, 153)),
