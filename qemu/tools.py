@@ -8,7 +8,8 @@ tests' program) is linked dynamically against the guest's glibc, which Debian's 
 headers, taken from the sid arm64 packages of the guest's own Mesa stack, and its SPIR-V is
 compiled at build time by the host's glslangValidator (`glslang-tools`).  Binaries are
 cached under `<cache>/guest-tools/` keyed by the hash of every input; `tools_archive()`
-wraps them in a small cached cpio appended to the boot initramfs (`/usr/bin/...`).
+and `mesa_tools_archive()` wrap them in small cached cpios appended to the boot initramfs
+(`/usr/bin/...`); boot.setup() adds mesa-cases when the guest packages name Mesa's.
 """
 
 from __future__ import annotations
@@ -112,11 +113,17 @@ def _header_trees(apt=None) -> tuple[list[Path], list[str]]:
     from qemu import debian
     from qemu.assets import unpacked
     apt = apt or debian.AptRoot.default()
-    apt.ensure_updated()
+    if not lists_present(apt):
+        apt.ensure_updated()
     pkgs = [apt.package(n) for n in HEADER_PACKAGES]
     debs = apt.download(pkgs)
     return ([unpacked(apt, p, debs[p.name]) / "usr/include" for p in pkgs],
             [f"{p.name}={p.version}" for p in pkgs])
+
+
+def lists_present(apt) -> bool:
+    """Whether the apt root has package lists (a boot refreshes them; a build needs none)."""
+    return (apt.root / "updated.stamp").exists()
 
 
 def _tool_id(program: str) -> str:
@@ -163,16 +170,19 @@ def _check_arm64(path: Path, cc: str) -> None:
 
 
 def tools_archive() -> Path:
-    """A cached newc archive holding /usr/bin/panthor-client and, when it can be built,
-    /usr/bin/mesa-cases (a warning says why not)."""
-    files = {CLIENT_GUEST_PATH: build_client().read_bytes()}
-    try:
-        files[MESA_GUEST_PATH] = build_mesa_cases().read_bytes()
-    except (ToolBuildError, RuntimeError, KeyError) as e:
-        cache.step(f"warning: {e}; the guest gets no /usr/bin/mesa-cases")
+    """A cached newc archive holding /usr/bin/panthor-client."""
+    return _archive("tools-", {CLIENT_GUEST_PATH: build_client().read_bytes()})
+
+
+def mesa_tools_archive() -> Path:
+    """A cached newc archive holding /usr/bin/mesa-cases (boots with Debian's Mesa)."""
+    return _archive("mesa-tools-", {MESA_GUEST_PATH: build_mesa_cases().read_bytes()})
+
+
+def _archive(prefix: str, files: dict[str, bytes]) -> Path:
     key = cache.key_of(sorted((path, hashlib.sha256(data).hexdigest())
                               for path, data in files.items()))
-    out = cache.cache_root() / "initramfs" / f"tools-{key}.cpio"
+    out = cache.cache_root() / "initramfs" / f"{prefix}{key}.cpio"
     if out.exists():
         return out
     w = CpioWriter()
@@ -180,7 +190,7 @@ def tools_archive() -> Path:
         w.add_file(path, data, 0o755)
     with cache.atomic_file(out) as tmp:
         tmp.write_bytes(w.to_bytes())
-    _prune(out.parent, "tools-", keep=out)
+    _prune(out.parent, prefix, keep=out)
     return out
 
 
