@@ -7,7 +7,7 @@ returns its output and exit status.  `add_*_arguments`/`run_*` are what the proj
 calls.
 
 The guest initrd is the cached base + firmware layer + tools layer (`/usr/bin/
-panthor-client`) + guest-packages layer + the command (see `qemu/initramfs.py`).  The
+panthor-client`) + guest-packages layer (+ `/usr/bin/mesa-cases` with Mesa) + the command (see `qemu/initramfs.py`).  The
 server gets `--gpu` and `--timestamp-hz` = the guest CPU's counter frequency, plus the
 debugging options of a boot (trace, fault injections, watch/break with QEMU's QMP sockets;
 see `boot()`); `--corrupt-firmware` adds a layer after the firmware layer.
@@ -188,8 +188,9 @@ def setup(build: bool = True, kernel: Path | None = None, modules: Path | None =
 
     `kernel`/`modules`: a user's own kernel Image and its modules (both or neither).
     `guest_packages`: Debian arm64 package names added with their dependencies.
-    `with_tools`: build panthor-client (needs the arm64 cross compiler); if the compiler
-    is missing the boot goes on without it, with a warning.
+    `with_tools`: build panthor-client (needs the arm64 cross compiler), and mesa-cases when
+    `guest_packages` names one of Mesa's (guest_packages.MESA_PACKAGES); if a tool cannot be
+    built the boot goes on without it, with a warning.
     """
     cache.step(f"cache: {cache.cache_root()}")
     qemu = qemu_binary.find_qemu(build=build)
@@ -209,6 +210,11 @@ def setup(build: bool = True, kernel: Path | None = None, modules: Path | None =
     pkgs = pkg_layer.packages_archive(names) if names else None
     if pkgs is not None:
         layers.append(pkgs)
+    if with_tools and set(names) & set(pkg_layer.MESA_PACKAGES):
+        try:
+            layers.append(tools.mesa_tools_archive())
+        except (tools.ToolBuildError, RuntimeError, KeyError) as e:
+            cache.step(f"warning: {e}; booting without /usr/bin/mesa-cases")
     return Prepared(qemu, assets, base, dtb, machine, layers, CPU, names)
 
 
