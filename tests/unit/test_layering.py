@@ -21,12 +21,13 @@ ALLOWED: dict[str, set[str]] = {
     "mali_base": {"mali_regs", "vdev"},
     "firmware_loader": {"mali_regs"},
     "mcu": {"mali_base", "mali_regs", "vdev"},
-    "scheduler": {"mcu", "mali_base", "mali_regs", "vdev"},
-    "mali_gpu": {"scheduler", "mcu", "mali_base", "mali_regs", "vdev"},
-    "mali_trace": {"scheduler", "mali_base", "mali_regs"},
+    "shader": {"mali_base", "mali_regs"},
+    "scheduler": {"shader", "mcu", "mali_base", "mali_regs", "vdev"},
+    "mali_gpu": {"scheduler", "shader", "mcu", "mali_base", "mali_regs", "vdev"},
+    "mali_trace": {"scheduler", "shader", "mali_base", "mali_regs"},
     "qemu": {"firmware_loader", "mali_gpu", "mali_base", "mali_regs", "vdev"},
-    "mali_vdev": {"qemu", "mali_trace", "mali_gpu", "mali_base", "mali_regs", "vdev"},
-    "bench": {"tests", "qemu", "mali_trace", "scheduler", "mali_gpu", "mali_base", "mali_regs", "vdev"},
+    "mali_vdev": {"qemu", "mali_trace", "mali_gpu", "shader", "mali_base", "mali_regs", "vdev"},
+    "bench": {"tests", "qemu", "mali_trace", "scheduler", "shader", "mali_gpu", "mali_base", "mali_regs", "vdev"},
     "tests": set(),  # the tests may import anything
 }
 PACKAGES = set(ALLOWED)
