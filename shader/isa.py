@@ -388,6 +388,8 @@ def assemble(text: str) -> int:
         raw |= 0xC0 << 40
     for start, read, write, rule, encflags in f.staging:
         regs = ops[pos][1:].split(":") if ops[pos] != "@" else []
+        if not ops[pos].startswith("@") or any(not re.fullmatch(r"r\d+", r) for r in regs):
+            raise ValueError(f"{f.name}: staging registers must be @rN:rN+1..., not {ops[pos]!r}")
         pos += 1
         base = int(regs[0][1:]) if regs else 0
         flags = 0
