@@ -3,18 +3,12 @@ endpoint scoreboard entry, a deferred SYNC_ADD64 and a WAIT; results read back f
 memory. A bad address in the shader is an MMU fault and a CS fatal, as panthor sees them.
 """
 
-import struct
-
 import numpy as np
 
 from mali_regs import csf_iface as I
 from scheduler.isa import Op, encode
-from shader import isa as visa
-from tests.driver_model import BUF_VA, CODE_VA, SYNC_VA, USER_AS, Group, mov32, mov48
-
-SHADER_VA = CODE_VA + 0x8000
-SPD_VA, TSD_VA, FAU_VA = BUF_VA + 0x8000, BUF_VA + 0x8040, BUF_VA + 0x8080
-SB = 2  # the iteration scoreboard entry
+from tests.compute_model import SB, run_compute_cs, setup_compute
+from tests.driver_model import BUF_VA, USER_AS, Group
 
 # Mesa's vk_meta fill, in essence: offset = 4 * global id x; if offset < size: store data there
 FILL = """
@@ -28,38 +22,12 @@ FILL = """
 """
 
 
-def _setup(g: Group, asm: str, fau_words: list[int], wg=(64, 1, 1)):
-    ram = g.gpu.ram
-    code = visa.assemble_program(asm)
-    ram.write(g.pa[CODE_VA] + 0x8000, code + bytes(16))
-    spd = struct.pack("<IIQ", 8 | 1 << 4, 1 << 12, SHADER_VA) + bytes(16)         # compute, preload r60
-    tsd = struct.pack("<IIIIQ", 0, 31, 0, 0, 0) + bytes(8)                          # no WLS, no TLS
-    fau = b"".join(struct.pack("<I", w) for w in fau_words)
-    fau += bytes(-len(fau) % 8)
-    for va, data in ((SPD_VA, spd), (TSD_VA, tsd), (FAU_VA, fau)):
-        ram.write(g.pa[BUF_VA] + va - BUF_VA, data)
-    return len(fau) // 8, (wg[0] - 1) | (wg[1] - 1) << 10 | (wg[2] - 1) << 20
-
-
-def _run_compute(nfau, wg_size, groups, sync=True):
-    cs = [mov48(0, 0), mov32(8, FAU_VA), mov32(9, nfau << 24), mov48(16, SPD_VA), mov48(24, TSD_VA),
-          mov32(32, 0), mov32(33, wg_size), mov32(34, 0), mov32(35, 0), mov32(36, 0),
-          mov32(37, groups[0]), mov32(38, groups[1]), mov32(39, groups[2]),
-          encode(Op.SET_SB_ENTRY, endpoint_entry=SB, other_entry=1),
-          encode(Op.RUN_COMPUTE, task_increment=1, task_axis=0)]
-    if sync:
-        cs += [mov48(40, SYNC_VA), mov48(42, 1),
-               encode(Op.SYNC_ADD64, addr=40, data=42, scope=0, wait_mask=1 << SB, signal_slot=0),
-               encode(Op.WAIT, wait_mask=1 << SB | 1)]
-    return cs
-
-
 def test_run_compute_fills_a_buffer_and_the_deferred_sync_add_fires_after_it(booted):
     gpu, d = booted
     g = Group(gpu, d)
     size = 4 * 1000  # not a whole number of workgroups: the bounds check diverges in the last one
-    nfau, wg = _setup(g, FILL, [BUF_VA, 0, 0xC0FFEE42, size])
-    g.submit(_run_compute(nfau, wg, (16, 1, 1)))
+    nfau, wg = setup_compute(g, FILL, [BUF_VA, 0, 0xC0FFEE42, size])
+    g.submit(run_compute_cs(nfau, wg, (16, 1, 1)))
     g.run(rounds=200)
     assert g.out()["CS_FATAL"] == 0
     got = np.frombuffer(gpu.ram.read(g.pa[BUF_VA], 4 * 1024), "<u4")
@@ -79,8 +47,8 @@ def test_the_dispatch_runs_in_bounded_slices_and_its_entry_stays_busy_until_done
         SHADDX.u64 r0, u0, r60.w0, shift:0x2
         STORE.i32.slot0.end @r3, r0, offset:0
     """
-    nfau, wg = _setup(g, loop, [BUF_VA, 0, 0, 400])
-    g.submit(_run_compute(nfau, wg, (16, 1, 1)))
+    nfau, wg = setup_compute(g, loop, [BUF_VA, 0, 0, 400])
+    g.submit(run_compute_cs(nfau, wg, (16, 1, 1)))
     gpu.dev.engine.run_once()
     assert g.sync() == 0                                   # one slice is not the whole dispatch
     g.request(toggle=1 << 5)                               # STATUS_UPDATE
@@ -98,8 +66,8 @@ def test_a_shader_store_to_an_unmapped_address_is_an_mmu_fault_and_a_cs_fatal(bo
     gpu.write("MMU_IRQ_MASK", 0xFFFF)
     g = Group(gpu, d)
     d.ack_job_irq()
-    nfau, wg = _setup(g, FILL, [0x7700_0000, 0, 1, 4096])
-    g.submit(_run_compute(nfau, wg, (1, 1, 1)))
+    nfau, wg = setup_compute(g, FILL, [0x7700_0000, 0, 1, 4096])
+    g.submit(run_compute_cs(nfau, wg, (1, 1, 1)))
     g.run(rounds=50)
     assert gpu.read("MMU_IRQ_RAWSTAT") == 1 << USER_AS
     assert gpu.read(f"AS_FAULTADDRESS[{USER_AS}]") == 0x7700_0000
@@ -115,8 +83,8 @@ def test_a_shader_store_to_an_unmapped_address_is_an_mmu_fault_and_a_cs_fatal(bo
 def test_an_invalid_shader_instruction_is_a_cs_fatal_naming_it(booted, caplog):
     gpu, d = booted
     g = Group(gpu, d)
-    nfau, wg = _setup(g, "FRCP.f16 r0, r1.h00\nNOP.end", [BUF_VA, 0])
-    g.submit(_run_compute(nfau, wg, (1, 1, 1)))
+    nfau, wg = setup_compute(g, "FRCP.f16 r0, r1.h00\nNOP.end", [BUF_VA, 0])
+    g.submit(run_compute_cs(nfau, wg, (1, 1, 1)))
     g.run(rounds=50)
     assert g.out()["CS_FATAL"] & 0xFF == 0x51                    # INSTR_INVALID_ENC
     assert "FRCP.f16 r0, r1.h00: not implemented" in caplog.text
@@ -134,11 +102,11 @@ def test_run_compute_with_no_descriptors_faults_reading_the_shader_descriptor(bo
 def test_the_same_group_runs_the_next_dispatch(booted):
     gpu, d = booted
     g = Group(gpu, d)
-    nfau, wg = _setup(g, FILL, [BUF_VA, 0, 7, 256])
-    g.submit(_run_compute(nfau, wg, (1, 1, 1)))
+    nfau, wg = setup_compute(g, FILL, [BUF_VA, 0, 7, 256])
+    g.submit(run_compute_cs(nfau, wg, (1, 1, 1)))
     g.run(rounds=100)
-    nfau, wg = _setup(g, FILL, [BUF_VA + 256, 0, 9, 256])
-    g.submit(_run_compute(nfau, wg, (1, 1, 1)))
+    nfau, wg = setup_compute(g, FILL, [BUF_VA + 256, 0, 9, 256])
+    g.submit(run_compute_cs(nfau, wg, (1, 1, 1)))
     g.run(rounds=100)
     got = np.frombuffer(gpu.ram.read(g.pa[BUF_VA], 512), "<u4")
     assert (got[:64] == 7).all() and (got[64:128] == 9).all() and g.sync() == 2
