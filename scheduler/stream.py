@@ -6,8 +6,9 @@ reason the stream is blocked, if it is. Every memory access goes through the gro
 address space, so a bad address is a real MMU fault (reported by the MMU) and a CS fatal.
 
 Asynchronous instructions (FLUSH_CACHE2, SYNC_ADD/SET, STORE_STATE, HEAP_OPERATION,
-TRACE_POINT) first wait for the scoreboard slots in their wait mask, then are queued on their
-signal slot; WAIT completes the slots it names, and a stream that runs out of work completes
+TRACE_POINT, FINISH_FRAGMENT) first wait for the scoreboard slots in their wait mask, then are
+queued on their signal slot; endpoint work (RUN_FRAGMENT) is queued on the slot SET_SB_ENTRY
+selected. WAIT completes the slots it names, and a stream that runs out of work completes
 all of them. So scoreboards really order the work, as on hardware, with zero latency.
 
 RUN_COMPUTE queues a dispatch on the endpoint scoreboard entry (SET_SB_ENTRY). A dispatch
@@ -22,8 +23,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from fragment import FragmentFault, FragmentJob, run_fragment
 from mali_base.events import Kind
 from mali_base.pagetable import ACCESS_READ, ACCESS_WRITE
+from mali_regs.descriptors import FRAGMENT_SR
 from mali_regs.enums import EXCEPTION
 from shader.interp import ShaderFault
 
@@ -107,8 +110,9 @@ class CommandStream:
         self.heap = 0
         self.exception_handlers: dict[int, tuple[int, int]] = {}
         self.sync_dirty = False    # a sync object was written since the CSG last reported it
-        self.sb_endpoint = 0       # SET_SB_ENTRY: the entry RUN_* signal, and the other one
-        self.sb_other = 0
+        self.sb_endpoint = 0       # SET_SB_ENTRY: the slot RUN_* work signals
+        self.sb_other = 0          # ... and the one other asynchronous work uses (synchronous here)
+        self.last_fragment: list[str] = []  # the last RUN_FRAGMENT's descriptors, decoded
         self.jobs: list = []       # dispatches still running, oldest first (also queued in pending)
         self.sb_blocked = False    # the current instruction waits for a busy scoreboard entry
         self.job_steps = 0
@@ -401,7 +405,7 @@ class Interpreter:
         if handler is not None:
             return handler(self, cs, aspace, ins, va)
         op = ins.op
-        if op.name.startswith(("RUN_", "FINISH_")):
+        if op.name.startswith(("RUN_", "FINISH_TILING")):
             raise CsFatal(EXC_CS_INSTR_INVALID, int(op),
                           f"{op.name} at 0x{va:x} needs shader cores, which this virtual GPU does not emulate yet")
         raise CsFatal(EXC_CS_INSTR_INVALID, int(op), f"{op.name} at 0x{va:x} is not implemented")
@@ -521,6 +525,34 @@ class Interpreter:
         cs.jobs.append(job)
         return True
 
+    def _op_run_fragment(self, cs, aspace, ins, va) -> bool:
+        """The job reads the staging registers now and runs when its scoreboard slot completes."""
+        if ins.enable_tem:
+            raise CsFatal(EXC_CS_INSTR_INVALID, int(ins.op), f"RUN_FRAGMENT at 0x{va:x}: Enable TEM (a tile "
+                          "enable map) is not emulated by this virtual GPU")
+        job = FragmentJob(cs.d(FRAGMENT_SR["FBD_POINTER"]), cs.r(FRAGMENT_SR["BBOX_MIN"]),
+                          cs.r(FRAGMENT_SR["BBOX_MAX"]))
+        progress = ins.progress_inc
+
+        def work():
+            try:
+                fb = run_fragment(aspace, job)
+            except FragmentFault as e:
+                raise CsFatal(e.exception_type, e.info, f"RUN_FRAGMENT at 0x{va:x}: {e.why}") from None
+            cs.last_fragment = fb.lines()
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("CSG%d CS%d RUN_FRAGMENT at 0x%x:\n%s", cs.slot, cs.index, va, "\n".join(cs.last_fragment))
+            cs.progress += progress
+        cs.signal(cs.sb_endpoint, work)
+        return True
+
+    def _op_finish_fragment(self, cs, aspace, ins, va) -> bool:
+        """Ends a fragment pass: with no tiler emulated no heap chunks were handed out, so there
+        are none to release and no completed-fragment count for a tiler OOM handler to read."""
+        cs.drain(ins.wait_mask)
+        cs.signal(ins.signal_slot, _nothing)
+        return True
+
     def _op_set_exception_handler(self, cs, aspace, ins, va) -> bool:
         cs.exception_handlers[ins.exception_type] = (cs.d(ins.addr), cs.r(ins.length))
         return True
@@ -631,7 +663,9 @@ _HANDLERS: dict[Op, Callable[..., bool]] = {
     Op.SET_SB_ENTRY: Interpreter._op_set_sb_entry,
     Op.RUN_COMPUTE: Interpreter._op_run_compute,
     Op.RUN_COMPUTE_INDIRECT: Interpreter._op_run_compute,  # job size from SR37-39 as well (not verified)
-    # resources are always available; one endpoint; no protected mode
+    Op.RUN_FRAGMENT: Interpreter._op_run_fragment,
+    Op.FINISH_FRAGMENT: Interpreter._op_finish_fragment,
+    # resources are always available; no protected mode
     Op.REQ_RESOURCE: Interpreter._op_nop,
     Op.PROT_REGION: Interpreter._op_nop,
     Op.PROGRESS_WAIT: Interpreter._op_nop,

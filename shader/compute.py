@@ -15,7 +15,7 @@ import numpy as np
 
 from mali_base.pagetable import ACCESS_READ
 
-from .descriptors import DESCRIPTOR_TYPE_SHADER, STAGE_COMPUTE, LocalStorage, ShaderProgram, unpack_wg_size
+from .descriptors import DESCRIPTOR_TYPE_SHADER, STAGE_COMPUTE, LocalStorage, shader_program, unpack_wg_size
 from .interp import EXC_DATA_INVALID, Program, ShaderFault, Threads
 from .memory import LaneMemory
 
@@ -40,7 +40,7 @@ class ComputeArgs:
 class ComputeJob:
     def __init__(self, aspace, args: ComputeArgs, max_lanes: int = MAX_LANES):
         self.aspace, self.args = aspace, args
-        self.spd = ShaderProgram.unpack(aspace.read(args.spd, 32, ACCESS_READ))
+        self.spd = shader_program(aspace.read(args.spd, 32, ACCESS_READ))
         self.tls = LocalStorage.unpack(aspace.read(args.tsd, 32, ACCESS_READ))
         self._check()
         nfau = args.fau >> 56
@@ -56,7 +56,7 @@ class ComputeJob:
         self.total = self.counts[0] * self.counts[1] * self.counts[2]
         per = max(1, max_lanes // self.wg_threads)
         if self.tls.has_wls:
-            per = min(per, 1 << self.tls.wls_instances)
+            per = min(per, self.tls.wls_instances)
         self.per_batch = per
         self.next_wg = 0
         self.threads: Threads | None = None
@@ -67,12 +67,13 @@ class ComputeJob:
     def _check(self) -> None:
         s, a = self.spd, self.args
         why = None
-        if s.type != DESCRIPTOR_TYPE_SHADER:
+        reserved = s.reserved()
+        if reserved:
+            why = f"shader program descriptor at 0x{a.spd:x}: reserved {', '.join(reserved)}"
+        elif s.type != DESCRIPTOR_TYPE_SHADER:
             why = f"shader program descriptor at 0x{a.spd:x} has type {s.type}, not 8 (Shader)"
         elif s.stage != STAGE_COMPUTE:
             why = f"shader program descriptor at 0x{a.spd:x} has stage {s.stage}, not 1 (Compute)"
-        elif s.register_allocation not in (0, 2):
-            why = f"shader program register allocation {s.register_allocation} is reserved"
         elif s.suppress_nan or s.suppress_inf:
             why = "shader program Suppress NaN/Suppress Inf are not implemented in this model"
         elif any(a.job_offset):
@@ -100,7 +101,7 @@ class ComputeJob:
         if tls.has_wls:
             slot = np.repeat(np.arange(n_wg, dtype=np.uint64), T)
             wls = np.uint64(tls.wls_base_pointer) + slot * np.uint64(tls.wls_instance_size)
-        tls_ptr = np.uint64(tls.tls_base_pointer) + np.arange(lanes, dtype=np.uint64) * np.uint64(16 << tls.tls_size)
+        tls_ptr = np.uint64(tls.tls_base_pointer) + np.arange(lanes, dtype=np.uint64) * np.uint64(tls.tls_thread_size)
         local_index = np.tile(np.arange(T, dtype=np.uint32), n_wg)
         specials = {(1, 1): tls_ptr, (1, 3): wls, (1, 7): np.uint64(self.args.srt & ~0x3F),
                     (3, 1): (local_index % WARP).astype(np.uint64), (3, 3): np.uint64(0)}

@@ -1,67 +1,64 @@
-"""The descriptor fields a compute dispatch reads (v10 genxml names, Mesa's v10.xml).
-
-Kept in this one small place until the shared decoder (mali_regs/descriptors.py) exists.
+"""What a compute dispatch reads from its descriptors, through the shared decoder
+(mali_regs.descriptors, Mesa genxml v10 names), plus the meaning the shader core needs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-DESCRIPTOR_TYPE_SHADER = 8
-STAGE_COMPUTE = 1
-NO_WORKGROUP_MEM_LOG2 = 31  # MALI_LOCAL_STORAGE_NO_WORKGROUP_MEM (0x80000000) in the log2 field
+from mali_regs.descriptors import (
+    COMPUTE_SIZE_WORKGROUP,
+    DESCRIPTOR_TYPE,
+    LOCAL_STORAGE,
+    SHADER_PROGRAM,
+    SHADER_STAGE,
+    Descriptor,
+)
+
+DESCRIPTOR_TYPE_SHADER = DESCRIPTOR_TYPE["Shader"]
+STAGE_COMPUTE = SHADER_STAGE["Compute"]
+NO_WORKGROUP_MEM = 0x80000000
 
 
-def _field(words: list[int], word: int, start: int, size: int) -> int:
-    return (words[word] >> start) & ((1 << size) - 1)
-
-
-@dataclass(frozen=True)
-class ShaderProgram:
-    """"Shader Program" descriptor (8 words)."""
-    type: int
-    stage: int
-    suppress_nan: bool
-    flush_to_zero_mode: int     # 0 preserve, 1 DX11, 2 always, 3 abrupt
-    suppress_inf: bool
-    register_allocation: int    # 0: 64 per thread, 2: 32 per thread
-    preload: int                # bit i: r(48 + i)
-    binary: int
-
-    @classmethod
-    def unpack(cls, data: bytes) -> "ShaderProgram":
-        w = [int.from_bytes(data[i:i + 4], "little") for i in range(0, 32, 4)]
-        return cls(_field(w, 0, 0, 4), _field(w, 0, 4, 4), bool(_field(w, 0, 16, 1)), _field(w, 0, 17, 2),
-                   bool(_field(w, 0, 19, 1)), _field(w, 0, 30, 2), _field(w, 1, 0, 16), w[2] | w[3] << 32)
+def shader_program(data: bytes) -> Descriptor:
+    return SHADER_PROGRAM.decode(data)
 
 
 @dataclass(frozen=True)
 class LocalStorage:
-    """"Local Storage" (thread storage) descriptor (8 words)."""
-    tls_size: int               # per-thread stack: 16 << tls_size bytes
-    wls_instances: int          # log2
-    wls_size_base: int
-    wls_size_scale: int         # log2(size) + 1, 0: none
-    tls_base_pointer: int       # bytes (the field holds the pointer >> 8 on v9+)
-    tls_address_mode: int
-    wls_base_pointer: int
+    """The Local Storage descriptor's thread and workgroup storage, in bytes and counts."""
+    desc: Descriptor
 
     @classmethod
     def unpack(cls, data: bytes) -> "LocalStorage":
-        w = [int.from_bytes(data[i:i + 4], "little") for i in range(0, 32, 4)]
-        tls = (w[2] | (w[3] & 0xFFFF) << 32) << 8
-        return cls(_field(w, 0, 0, 5), _field(w, 1, 0, 5), _field(w, 1, 5, 2), _field(w, 1, 8, 5), tls,
-                   _field(w, 3, 28, 4), w[4] | w[5] << 32)
+        return cls(LOCAL_STORAGE.decode(data))
 
     @property
     def has_wls(self) -> bool:
-        return self.wls_instances != NO_WORKGROUP_MEM_LOG2 and self.wls_size_scale > 0
+        return self.desc.wls_instances != NO_WORKGROUP_MEM and self.desc.wls_size_scale > 0
 
     @property
-    def wls_instance_size(self) -> int:
-        return 1 << (self.wls_size_scale - 1) if self.wls_size_scale else 0
+    def wls_instances(self) -> int:
+        return self.desc.wls_instances
+
+    @property
+    def wls_instance_size(self) -> int:  # WLS Size Scale = log2(size) + 1 (pan_emit_tls)
+        return 1 << (self.desc.wls_size_scale - 1) if self.desc.wls_size_scale else 0
+
+    @property
+    def wls_base_pointer(self) -> int:
+        return self.desc.wls_base_pointer
+
+    @property
+    def tls_base_pointer(self) -> int:  # v9+: the field holds the pointer >> 8 (pan_emit_tls)
+        return self.desc.tls_base_pointer << 8
+
+    @property
+    def tls_thread_size(self) -> int:   # TLS Size = log2(ceil(bytes / 16)) (panvk)
+        return 16 << self.desc.tls_size
 
 
 def unpack_wg_size(v: int) -> tuple[int, int, int, bool]:
-    """COMPUTE SR33 "Compute size workgroup": X/Y/Z minus one in 10 bits each, bit 31 merging."""
-    return (v & 0x3FF) + 1, (v >> 10 & 0x3FF) + 1, (v >> 20 & 0x3FF) + 1, bool(v >> 31)
+    """COMPUTE SR33 "Compute size workgroup"."""
+    d = COMPUTE_SIZE_WORKGROUP.decode_int(v)
+    return d.workgroup_size_x, d.workgroup_size_y, d.workgroup_size_z, d.allow_merging_workgroups
