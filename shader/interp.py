@@ -54,9 +54,9 @@ class Unsupported(Exception):
 class Op:
     __slots__ = ("fn", "kind", "offset", "end", "ins")
 
-    def __init__(self, fn, kind, ins: isa.Instr, offset=0):
+    def __init__(self, fn, kind, ins: isa.Instr | None, offset=0):
         self.fn, self.kind, self.ins, self.offset = fn, kind, ins, offset
-        self.end = ins.flow == isa.FLOW_END
+        self.end = ins is not None and ins.flow == isa.FLOW_END
 
 
 NORMAL, BRANCH, FAULT = 0, 1, 2
