@@ -597,6 +597,67 @@ def _shift(ins):
     return f
 
 
+def _halves(v):
+    v = np.asarray(v, U32)
+    return v & U32(0xFFFF), v >> U32(16)
+
+
+def _join(lo, hi):
+    return (np.asarray(lo, U32) & U32(0xFFFF)) | (np.asarray(hi, U32) & U32(0xFFFF)) << U32(16)
+
+
+@impl("LSHIFT_AND.v2i16", "LSHIFT_OR.v2i16", "LSHIFT_XOR.v2i16", "RSHIFT_AND.v2i16", "RSHIFT_OR.v2i16",
+      "RSHIFT_XOR.v2i16")
+def _shift_v2(ins):
+    a, s, b = _half_swizzle(ins.srcs[0]), _read32(ins.srcs[1]), _read32(ins.srcs[2])
+    byte = U32(8 * "b00 b11 b22 b33".split().index(ins.srcs[1].mod("lanes")))  # both lanes' count
+    inv_b = U32(0xFFFFFFFF) if ins.srcs[2].mod("not") else U32(0)
+    inv_r = U32(0xFFFFFFFF) if ins.mod("not_result") else U32(0)
+    comb = {"AND": np.bitwise_and, "OR": np.bitwise_or, "XOR": np.bitwise_xor}[ins.name.split("_")[1].split(".")[0]]
+    left, arith = ins.name[0] == "L", ins.mod("signed", False)
+    w = _writer(ins)
+    M4 = U32(15)
+
+    def sh(x, n):
+        if left:
+            return x << n
+        if arith:
+            return (((x ^ U32(0x8000)) - U32(0x8000)).view(I32) >> n.astype(I32)).view(U32)
+        return x >> n
+
+    def f(t, m):
+        n = np.asarray((s(t) >> byte) & M4, U32)
+        lo, hi = _halves(a(t))
+        w(t, m, comb(_join(sh(lo, n), sh(hi, n)), b(t) ^ inv_b) ^ inv_r)
+    return f
+
+
+@impl("ICMP_OR.v2u16", "ICMP_OR.v2s16", "ICMP_AND.v2u16", "ICMP_AND.v2s16")
+def _icmp_v2(ins):
+    kind = "s" if _signed(ins) else "u"
+    cond, rt = ins.mod("condition"), ins.mod("result_type")
+    one = {"i1": U32(1), "f1": U32(0x3C00), "m1": U32(0xFFFF)}.get(rt)
+    if one is None:
+        raise Unsupported(f"result type .{rt} on a 16-bit vector compare")
+    x, y, c = _half_swizzle(ins.srcs[0]), _half_swizzle(ins.srcs[1]), _read32(ins.srcs[2])
+    base = _compare(cond, "s" if kind == "s" else "u")
+    both = "_AND" in ins.name
+    w = _writer(ins)
+
+    def lane(v):
+        return ((v ^ U32(0x8000)) - U32(0x8000)) if kind == "s" else v  # sign-extend for signed compares
+
+    def f(t, m):
+        (xl, xh), (yl, yh), (cl, ch) = _halves(x(t)), _halves(y(t)), _halves(c(t))
+        out = []
+        for a_, b_, c_ in ((xl, yl, cl), (xh, yh, ch)):
+            r = base(lane(a_), lane(b_))
+            r = (r & (c_ != 0)) if both else (r | (c_ != 0))
+            out.append(np.where(r, one, U32(0)))
+        w(t, m, _join(*out))
+    return f
+
+
 @impl("MUX.i32")
 def _mux(ins):
     a, b, c = (_read32(s) for s in ins.srcs)

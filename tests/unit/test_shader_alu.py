@@ -35,6 +35,15 @@ def s32(x):
     return x - (1 << 32) if x >> 31 else x
 
 
+def s16(x):
+    return x - (1 << 16) if x >> 15 else x
+
+
+def v2(f, a, b):
+    """Apply f to the two 16-bit lanes of a and b."""
+    return (f(a & 0xFFFF, b & 0xFFFF) & 0xFFFF) | (f(a >> 16, b >> 16) & 0xFFFF) << 16
+
+
 def f32(bits):
     return struct.unpack("<f", struct.pack("<I", int(bits)))[0]
 
@@ -78,6 +87,14 @@ def check(got, oracle, *cols):
     ("S8_TO_S32 r2, r0.b1", lambda a, b: (((a >> 8) & 0xFF) ^ 0x80) - 0x80),
     ("MKVEC.v2i8 r2, r0.b3, r1.b0, r1", lambda a, b: (a >> 24) | (b & 0xFF) << 8 | (b & 0xFFFF) << 16),
     ("IADD_IMM.i32 r2, r0, #0xFFFFFFFE", lambda a, b: a - 2),
+    # 16-bit lanes, as Mesa emits them (taken from its compute shaders in the guest)
+    ("LSHIFT_AND.v2i16 r2, r0.h11, 0x0.b00, r1", lambda a, b: ((a >> 16) | (a >> 16) << 16) & b),
+    ("LSHIFT_OR.v2i16 r2, 0x0, 0x0.b00, r1.not", lambda a, b: ~b),
+    ("LSHIFT_OR.v2i16 r2, r0, r1.b00, 0x0", lambda a, b: v2(lambda x, y: x << (b & 15), a, b)),
+    ("RSHIFT_OR.v2i16.signed r2, r0, r1.b11, 0x0",
+     lambda a, b: v2(lambda x, y: (((x ^ 0x8000) - 0x8000) >> ((b >> 8) & 15)), a, b)),
+    ("ICMP_OR.v2u16.ge.m1 r2, r0, r1, 0x0", lambda a, b: v2(lambda x, y: 0xFFFF if x >= y else 0, a, b)),
+    ("ICMP_AND.v2s16.lt.i1 r2, r0, r1, r1", lambda a, b: v2(lambda x, y: int(s16(x) < s16(y) and y != 0), a, b)),
 ])
 def test_integer_instructions(asm, oracle):
     check(run(asm, {0: A, 1: B})[2], oracle, A, B)
