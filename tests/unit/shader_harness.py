@@ -71,11 +71,12 @@ def tsd(wls_log2_instances: int | None = None, wls_size: int = 0) -> bytes:
 PRELOAD_ALL = 0xFF << 7  # r55..r62
 
 
-def dispatch(asm: str, fau: list[int], wg=(64, 1, 1), groups=(1, 1, 1), wls=None, preload=PRELOAD_ALL,
+def dispatch(asm: str | bytes, fau: list[int], wg=(64, 1, 1), groups=(1, 1, 1), wls=None, preload=PRELOAD_ALL,
              aspace=None, max_lanes=1024, budget=1 << 30, ftz=0):
-    """Assemble `asm`, lay out SPD/TSD/FAU, run the whole dispatch; returns (aspace, job)."""
+    """Assemble `asm` (or take code bytes), lay out SPD/TSD/FAU, run the whole dispatch;
+    returns (aspace, job)."""
     a = aspace or FlatAspace()
-    a.write(CODE, isa.assemble_program(asm))
+    a.write(CODE, asm if isinstance(asm, bytes) else isa.assemble_program(asm))
     a.write(SPD, spd(preload, ftz))
     a.write(TSD, tsd(*wls) if wls else tsd())
     words = b"".join(struct.pack("<I", w & 0xFFFFFFFF) for w in fau)
