@@ -35,6 +35,12 @@ class AsyncDispatch:
         self.job = ComputeJob(aspace, args)
         self.what = what
 
+    def describe(self) -> list[str]:
+        try:
+            return [self.what] + self.job.describe()
+        except Exception as e:  # the code may be unreadable: say so, the run itself faults on it
+            return [self.what, f"(cannot read the shader: {e})"]
+
     @property
     def done(self) -> bool:
         return self.job.done

@@ -113,6 +113,7 @@ class CommandStream:
         self.sb_endpoint = 0       # SET_SB_ENTRY: the slot RUN_* work signals
         self.sb_other = 0          # ... and the one other asynchronous work uses (synchronous here)
         self.last_fragment: list[str] = []  # the last RUN_FRAGMENT's descriptors, decoded
+        self.last_compute: list[str] = []   # the last RUN_COMPUTE: sizes, descriptors, first instructions
         self.jobs: list = []       # dispatches still running, oldest first (also queued in pending)
         self.sb_blocked = False    # the current instruction waits for a busy scoreboard entry
         self.job_steps = 0
@@ -523,6 +524,9 @@ class Interpreter:
             raise CsFatal(e.exception_type, e.info, f"{ins.op.name} at 0x{va:x}: {e.why}") from None
         cs.signal(cs.sb_endpoint, job)
         cs.jobs.append(job)
+        cs.last_compute = job.describe()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("CSG%d CS%d %s", cs.slot, cs.index, "\n  ".join(cs.last_compute))
         return True
 
     def _op_run_fragment(self, cs, aspace, ins, va) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 
 from mali_base.pagetable import ACCESS_READ
 
+from . import isa
 from .descriptors import DESCRIPTOR_TYPE_SHADER, STAGE_COMPUTE, LocalStorage, shader_program, unpack_wg_size
 from .interp import EXC_DATA_INVALID, Program, ShaderFault, Threads
 from .memory import LaneMemory
@@ -63,6 +64,23 @@ class ComputeJob:
         self.thread_instructions = 0
         self.instructions = 0
         self._local_ids = self._locals()
+
+    def describe(self, first: int = 8) -> list[str]:
+        """What the dispatch is, for `mali-vdev status` and logs: sizes, the descriptors
+        decoded, the shader's address and its first instructions disassembled."""
+        a = self.args
+        sx, sy, sz = self.local
+        nx, ny, nz = self.counts
+        lines = [f"workgroup {sx}x{sy}x{sz}, {nx}x{ny}x{nz} workgroups ({self.total * self.wg_threads} threads), "
+                 f"{self.per_batch} per batch; SRT 0x{a.srt:x}, FAU 0x{a.fau & ((1 << 56) - 1):x} x{a.fau >> 56}",
+                 f"SPD 0x{a.spd:x}: {self.spd.text()}", f"TSD 0x{a.tsd:x}: {self.tls.desc.text()}"]
+        for i in range(first):
+            op = self.program.op(i)
+            text = isa.disassemble(op.ins).strip() if op.ins is not None else "(invalid encoding)"
+            lines.append(f"  0x{self.program.va + 8 * i:x}: {text}")
+            if op.end:
+                break
+        return lines
 
     def _check(self) -> None:
         s, a = self.spd, self.args
