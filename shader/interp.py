@@ -884,6 +884,95 @@ def _fma32(a, b, c):
         return np.where(fix & (np.sign(err) == np.sign(nf - rf)), n, r)
 
 
+# -- 16-bit float pairs: each half computed exactly in float64, rounded once to binary16 --------------
+
+QNAN16 = U32(0x7E00)
+
+
+def _f16_pair(op: isa.Operand) -> Callable:
+    """A v2f16 source after its swizzle, abs and neg: (low, high) as float64."""
+    r = _half_swizzle(op)
+    clear = U32(0x7FFF7FFF) if op.mod("abs") else U32(0xFFFFFFFF)
+    flip = U32(0x80008000) if op.mod("neg") else U32(0)
+
+    def f(t):
+        v = (np.asarray(r(t), U32) & clear) ^ flip
+        lo, hi = _halves(v)
+        return (lo.astype(np.uint16).view(np.float16).astype(F64), hi.astype(np.uint16).view(np.float16).astype(F64))
+    return f
+
+
+def _round16(x, err=None, *ins):
+    """float64 -> binary16 bits (round to nearest even); `err` the float64 rounding error of x,
+    if any, settles a tie that x's own rounding created. Generated NaNs are the default NaN."""
+    x = np.asarray(x, F64)
+    r = x.astype(np.float16)
+    if err is not None:
+        rf = r.astype(F64)
+        n = np.nextafter(r, np.where(x > rf, np.inf, -np.inf).astype(np.float16))
+        nf = n.astype(F64)
+        fix = (x != rf) & ((rf + nf) * 0.5 == x) & (err != 0)
+        r = np.where(fix & (np.sign(err) == np.sign(nf - rf)), n, r)
+    bits = r.view(np.uint16).astype(U32)
+    nan = np.isnan(x)
+    if nan.any():
+        fresh = nan.copy()
+        for v in ins:
+            fresh &= ~np.isnan(np.broadcast_to(v, x.shape))
+        bits = np.where(fresh, QNAN16, bits)
+    return bits
+
+
+def _fpop16(ins, compute, nsrc):
+    _rte_only(ins)
+    srcs = [_f16_pair(s) for s in ins.srcs[:nsrc]]
+    clamp = _clamp(ins.mod("clamp", "none"))
+    w = _writer(ins)
+
+    def f(t, m):
+        xs = [s(t) for s in srcs]
+        out = []
+        for half in (0, 1):
+            args = [x[half] for x in xs]
+            r, err = compute(*args)
+            if clamp is not None:
+                r = clamp(r)
+            out.append(_round16(r, err, *args))
+        w(t, m, _join(*out))
+    return f
+
+
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _fminmax16(is_max):
+    f = _fminmax(is_max)
+    return lambda x, y: (np.asarray(f(np.asarray(x, F32), np.asarray(y, F32)), F64), None)  # exact in f32
+
+
+@impl("FADD.v2f16")
+def _fadd16(ins):
+    return _fpop16(ins, _two_sum, 2)  # exact in float64: the error term is zero
+
+
+@impl("FMA.v2f16")
+def _fma16(ins):
+    return _fpop16(ins, lambda a, b, c: _two_sum(a * b, c), 3)  # a*b is exact in float64
+
+
+@impl("FMIN.v2f16")
+def _fmin16(ins):
+    return _fpop16(ins, _fminmax16(False), 2)
+
+
+@impl("FMAX.v2f16")
+def _fmax16(ins):
+    return _fpop16(ins, _fminmax16(True), 2)
+
+
 @impl("FADD.f32")
 def _fadd(ins):
     return _fpop(ins, lambda x, y: x + y, 2)

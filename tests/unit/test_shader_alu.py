@@ -244,3 +244,43 @@ def test_a_resource_handle_past_its_table_faults_naming_it():
     a.write(BUF, RESOURCE.encode(address=BUF + 0x100, size=32))
     with pytest.raises(ShaderFault, match="descriptor 3 is past the 32 bytes of resource table entry 0"):
         run("LD_BUFFER.i32.unsigned.slot0 @r2, 0x0, u0", {}, fau=[3], specials={(1, 7): np.uint64(BUF)}, aspace=a)
+
+
+H = np.array([0x3C00BC00, 0x80000000, 0x7BFF7BFF, 0x00010001, 0x7C00FC00, 0x7E003555, 0x40004000, 0x3C013C01]
+             + list(rng.integers(0, 1 << 32, N - 8, dtype=np.uint64)), np.uint32)
+
+
+def half(b):
+    return struct.unpack("<e", struct.pack("<H", b & 0xFFFF))[0]
+
+
+@pytest.mark.parametrize("asm,oracle", [
+    ("FADD.v2f16 r2, r0, r1", lambda a, b, c: a + b),
+    ("FADD.v2f16 r2, r0.neg, r1.abs", lambda a, b, c: -a + abs(b)),
+    ("FMA.v2f16 r2, r0, r1, r3", lambda a, b, c: a * b + c),
+    ("FADD.v2f16.clamp_0_1 r2, r0, r1", lambda a, b, c: "clamp01"),
+])
+def test_half_float_pairs_round_once(asm, oracle):
+    from fractions import Fraction
+    c3 = np.array(list(rng.integers(0, 1 << 32, N, dtype=np.uint64)), np.uint32)
+    regs = run(asm, {0: H, 1: A, 3: c3})
+    for i in range(N):
+        for sh in (0, 16):
+            a, b, c = half(int(H[i]) >> sh), half(int(A[i]) >> sh), half(int(c3[i]) >> sh)
+            got = (int(regs[2, i]) >> sh) & 0xFFFF
+            if any(math.isnan(v) or math.isinf(v) for v in (a, b, c)):
+                continue
+            want = oracle(Fraction(a), Fraction(b), Fraction(c))
+            if want == "clamp01":
+                want = min(max(Fraction(a) + Fraction(b), Fraction(0)), Fraction(1))
+            assert got == half_rne(want) or (abs(float(want)) > 65519 and got & 0x7FFF == 0x7C00), \
+                (asm, i, sh, a, b, c, hex(got))
+
+
+def half_rne(x) -> int:
+    """An exact rational rounded to the nearest binary16 (ties to even), by comparing exactly."""
+    from fractions import Fraction
+    b = half_bits(float(x))
+    cands = [b, (b + 1) & 0xFFFF, (b - 1) & 0xFFFF]
+    finite = [c for c in cands if (c & 0x7C00) != 0x7C00]
+    return min(finite, key=lambda c: (abs(Fraction(half(c)) - Fraction(x)), c & 1)) if finite else b
