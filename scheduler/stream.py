@@ -250,7 +250,7 @@ class Interpreter:
         cs.sb_blocked = False
         if cs.wait is not None:
             if not self._wait_done(cs, aspace):
-                return "blocked"
+                return "budget" if cs.jobs else "blocked"  # a dispatch in flight keeps running
             self._wait_error(cs, aspace)
             cs.wait = None
             self._advance(cs)
@@ -354,7 +354,7 @@ class Interpreter:
                         self._advance(cs)
                     elif cs.wait is not None:
                         cs.drain(-1, wait=False)
-                        return "blocked"
+                        return "budget" if cs.jobs else "blocked"
                     break
         finally:
             if f is not None:

@@ -110,3 +110,24 @@ def test_the_same_group_runs_the_next_dispatch(booted):
     g.run(rounds=100)
     got = np.frombuffer(gpu.ram.read(g.pa[BUF_VA], 512), "<u4")
     assert (got[:64] == 7).all() and (got[64:128] == 9).all() and g.sync() == 2
+
+
+def test_a_dispatch_keeps_running_while_its_stream_waits_on_a_sync_object(booted):
+    from scheduler.isa import Op as CsOp
+    from tests.driver_model import SYNC_VA, mov32, mov48
+    gpu, d = booted
+    g = Group(gpu, d)
+    nfau, wg = setup_compute(g, FILL, [BUF_VA, 0, 5, 4096])
+    cs = run_compute_cs(nfau, wg, (16, 1, 1), sync=False)
+    cs += [mov48(50, SYNC_VA + 0x80), mov32(52, 0),
+           encode(CsOp.SYNC_WAIT32, addr=50, data=52, cond=1)]        # waits for the CPU, forever here
+    g.submit(cs)
+    for _ in range(100):
+        busy, _ = gpu.dev.engine.run_once()
+        if g.buf(4 * 1023) == 5:
+            break
+        assert busy  # work in flight: the engine must not sleep on the poll interval
+    got = np.frombuffer(gpu.ram.read(g.pa[BUF_VA], 4096), "<u4")
+    assert (got == 5).all()                                            # the dispatch finished meanwhile
+    g.request(toggle=1 << 5)
+    assert g.out()["CS_STATUS_BLOCKED_REASON"] == 3                    # and the stream still waits
