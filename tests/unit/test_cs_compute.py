@@ -131,3 +131,18 @@ def test_a_dispatch_keeps_running_while_its_stream_waits_on_a_sync_object(booted
     assert (got == 5).all()                                            # the dispatch finished meanwhile
     g.request(toggle=1 << 5)
     assert g.out()["CS_STATUS_BLOCKED_REASON"] == 3                    # and the stream still waits
+
+
+def test_run_compute_indirect_reads_the_same_staging_registers(booted):
+    # Mesa avoids it, but it exists: same staging registers, the job size from SR37-39
+    from scheduler.isa import Op as CsOp
+    gpu, d = booted
+    g = Group(gpu, d)
+    nfau, wg = setup_compute(g, FILL, [BUF_VA, 0, 0xAB, 512])
+    cs = run_compute_cs(nfau, wg, (2, 1, 1))
+    i = next(k for k, w in enumerate(cs) if w >> 56 == int(CsOp.RUN_COMPUTE))
+    cs[i] = encode(CsOp.RUN_COMPUTE_INDIRECT, workgroups_per_task=1)
+    g.submit(cs)
+    g.run(rounds=100)
+    got = np.frombuffer(gpu.ram.read(g.pa[BUF_VA], 1024), "<u4")
+    assert (got[:128] == 0xAB).all() and (got[128:] == 0).all() and g.sync() == 1
