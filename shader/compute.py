@@ -123,7 +123,8 @@ class ComputeJob:
         local_index = np.tile(np.arange(T, dtype=np.uint32), n_wg)
         specials = {(1, 1): tls_ptr, (1, 3): wls, (1, 7): np.uint64(self.args.srt & ~0x3F),
                     (3, 1): (local_index % WARP).astype(np.uint64), (3, 3): np.uint64(0)}
-        t = Threads(self.program, lanes, self.memory, self.fau, specials, ftz=self.spd.flush_to_zero_mode != 0)
+        t = Threads(self.program, lanes, self.memory, self.fau, specials, ftz=self.spd.flush_to_zero_mode != 0,
+                    warp_lane=local_index % WARP)
         values = {55: lx | ly << np.uint32(16), 56: lz, 57: wx, 58: wy, 59: wz,
                   60: wx * sx + lx, 61: wy * sy + ly, 62: wz * sz + lz}
         for r, v in values.items():

@@ -32,6 +32,7 @@ EXC_INSTR_INVALID_ENC = EXCEPTION["INSTR_INVALID_ENC"]
 EXC_INSTR_INVALID_PC = EXCEPTION["INSTR_INVALID_PC"]
 EXC_DATA_INVALID = EXCEPTION["DATA_INVALID_FAULT"]
 QNAN = U32(0x7FC00000)
+WARP = 16
 F32_MIN_NORMAL = F32(1.1754944e-38)
 
 
@@ -129,8 +130,16 @@ class Threads:
     (scalar or per lane); `fau` the uniform words."""
 
     def __init__(self, program: Program, nlanes: int, memory: LaneMemory, fau: np.ndarray,
-                 specials: dict, ftz: bool = False):
+                 specials: dict, ftz: bool = False, warp_lane: np.ndarray | None = None):
         self.program, self.n, self.mem = program, nlanes, memory
+        # each lane's index in its 16-lane warp (warps never span two workgroups)
+        self.warp_lane = (np.arange(nlanes) % WARP if warp_lane is None else warp_lane).astype(np.int64)
+        self.warp_base = np.arange(nlanes, dtype=np.int64) - self.warp_lane
+        # the lanes each warp really has (a workgroup's last warp may be partial)
+        self.warp_size = np.zeros(nlanes, np.int64)
+        for b in np.unique(self.warp_base):
+            k = int(np.count_nonzero(self.warp_base == b))
+            self.warp_size[self.warp_base == b] = k
         self.regs = np.zeros((64, nlanes), U32)
         self.fau = np.zeros(256, U32)
         self.fau[:min(256, fau.size)] = fau[:256]
@@ -655,6 +664,62 @@ def _icmp_v2(ins):
             r = (r & (c_ != 0)) if both else (r | (c_ != 0))
             out.append(np.where(r, one, U32(0)))
         w(t, m, _join(*out))
+    return f
+
+
+# -- subgroup (warp) operations ---------------------------------------------------------------------------
+
+_SUBGROUP = {"subgroup2": 2, "subgroup4": 4, "subgroup8": 8, "subgroup16": 16}
+_INACTIVE = {"zero": 0, "umax": 0xFFFFFFFF, "i1": 1, "v2i1": 0x00010001, "smin": 0x80000000, "smax": 0x7FFFFFFF,
+             "v2smin": 0x80008000, "v2smax": 0x7FFF7FFF, "v4smin": 0x80808080, "v4smax": 0x7F7F7F7F,
+             "f1": 0x3F800000, "v2f1": 0x3C003C00, "infn": 0xFF800000, "inf": 0x7F800000, "v2infn": 0xFC00FC00,
+             "v2inf": 0x7C007C00}
+
+
+def _active(t, m):
+    return t.alive.copy() if m is None else m
+
+
+@impl("CLPER.i32")
+def _clper(ins):
+    """A's value in the subgroup lane B names (lane_op xor: this lane's index XOR B); a lane
+    that is inactive, ended or past the warp gives the inactive_result constant."""
+    op = ins.mod("lane_operation")
+    if op not in ("none", "xor"):
+        raise Unsupported(f"lane operation .{op}")
+    size = _SUBGROUP[ins.mod("subgroup_size")]
+    other = U32(_INACTIVE[ins.mod("inactive_result")])
+    a, b = _read32(ins.srcs[0]), _read32(ins.srcs[1])
+    byte = U32(8 * "b00 b11 b22 b33".split().index(ins.srcs[1].mod("lanes")))
+    w = _writer(ins)
+
+    def f(t, m):
+        idx = np.broadcast_to((b(t) >> byte) & U32(size - 1), (t.n,)).astype(np.int64)
+        mine = t.warp_lane
+        lane = (mine & ~(size - 1)) + (idx ^ (mine & (size - 1)) if op == "xor" else idx)
+        inside = lane < t.warp_size
+        src = np.where(inside, t.warp_base + lane, 0)
+        act = _active(t, m)
+        val = np.broadcast_to(a(t), (t.n,))[src]
+        w(t, m, np.where(inside & act[src], val, other))
+    return f
+
+
+@impl("WMASK")
+def _wmask(ins):
+    """The mask of the subgroup's active lanes whose source is nonzero (bit = lane in subgroup)."""
+    size = _SUBGROUP[ins.mod("subgroup_size")]
+    a = _read32(ins.srcs[0])
+    w = _writer(ins)
+
+    def f(t, m):
+        on = (np.broadcast_to(a(t), (t.n,)) != 0) & _active(t, m)
+        sub = t.warp_lane & (size - 1)
+        bits = np.where(on, np.left_shift(1, sub), 0).astype(np.int64)
+        group = t.warp_base + (t.warp_lane & ~(size - 1))
+        out = np.zeros(t.n, np.int64)
+        np.add.at(out, group, bits)  # sum of distinct bits = their OR
+        w(t, m, out[group].astype(U32))
     return f
 
 

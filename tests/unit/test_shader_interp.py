@@ -173,3 +173,29 @@ def test_an_invalid_word_after_the_end_is_only_a_fault_if_it_runs():
     a.write(CODE + 8, (0x0125000000000000).to_bytes(8, "little"))
     with pytest.raises(ShaderFault, match="reserved register_type value 0"):
         dispatch("NOP", PTR, aspace=a)  # runs into it
+
+
+def test_subgroup_broadcast_shuffle_xor_and_ballot_within_each_warp():
+    # workgroups of 24 threads: warps of 16 and 8 lanes; odd lanes branch away before the ballot
+    a, _ = dispatch("""
+        U16_TO_U32 r10, r55.h00
+        IADD_IMM.i32 r11, 0x0, #0x3
+        CLPER.i32 r2, r10, r11.b00
+        IADD_IMM.i32 r11, 0x0, #0x5
+        CLPER.i32.xor.umax r3, r10, r11.b00
+        IADD_IMM.i32 r12, 0x0, #0x1
+        LSHIFT_AND.i32 r13, r10, 0x0.b00, r12
+        BRANCHZ.reconverge r13, offset:1
+        WMASK r4, r12
+        SHADDX.u64 r0, u0, r60.w0, shift:0x4
+        STORE.i96.slot0.end @r2:r3:r4, r0, offset:0
+    """, PTR, wg=(24, 1, 1), groups=(2, 1, 1))
+    out = a.u32(OUT, 4 * 48).reshape(48, 4)[:, :3]
+    for g in range(48):
+        lid = g % 24
+        base, size = (0, 16) if lid < 16 else (16, 8)
+        lane = lid - base
+        assert out[g, 0] == base + 3, g                                   # broadcast of lane 3
+        assert out[g, 1] == (base + (lane ^ 5) if (lane ^ 5) < size else 0xFFFFFFFF), g
+        if lane % 2 == 0:                                                 # even lanes: the ballot ran here
+            assert out[g, 2] == sum(1 << k for k in range(0, size, 2)), g
