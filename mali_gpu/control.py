@@ -238,7 +238,8 @@ class ControlServer:
                  "fatal": ({"exception": cs.fatal.exception_type, "info": cs.fatal.info, "why": cs.fatal.why}
                            if cs.fatal else None),
                  "instructions": cs.instructions, "next": [],
-                 "last_fragment": list(cs.last_fragment)}   # the last RUN_FRAGMENT's descriptors
+                 "last_fragment": list(cs.last_fragment),   # the last RUN_FRAGMENT's descriptors
+                 "last_compute": list(cs.last_compute)}     # the last RUN_COMPUTE, its first instructions
         if cs.frames:
             f = cs.frames[-1]
             count = 4
@@ -339,6 +340,9 @@ def format_status(st: dict) -> str:
             if cs.get("last_fragment"):
                 lines.append("    last RUN_FRAGMENT:")
                 lines.extend(f"      {n}" for n in cs["last_fragment"])
+            if cs.get("last_compute"):
+                lines.append("    last RUN_COMPUTE:")
+                lines.extend(f"      {n}" for n in cs["last_compute"])
     for f in st["faults_armed"]:
         lines.append(f"fault armed: {f['kind']} fired {f['fired']}/{f['count'] or 'inf'}")
     return "\n".join(lines)

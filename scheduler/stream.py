@@ -10,6 +10,11 @@ TRACE_POINT, FINISH_FRAGMENT) first wait for the scoreboard slots in their wait 
 queued on their signal slot; endpoint work (RUN_FRAGMENT) is queued on the slot SET_SB_ENTRY
 selected. WAIT completes the slots it names, and a stream that runs out of work completes
 all of them. So scoreboards really order the work, as on hardware, with zero latency.
+
+RUN_COMPUTE queues a dispatch on the endpoint scoreboard entry (SET_SB_ENTRY). A dispatch
+runs in bounded steps at the start of each slice; until it is done its entry stays busy:
+work queued behind it waits, and an instruction that must drain the entry (WAIT, a SYNC
+deferred on it) waits too, retried after the next step (blocked reason SB_WAIT).
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from mali_base.events import Kind
 from mali_base.pagetable import ACCESS_READ, ACCESS_WRITE
 from mali_regs.descriptors import FRAGMENT_SR
 from mali_regs.enums import EXCEPTION
+from shader.interp import ShaderFault
 
-from . import compiled, isa
+from . import compiled, dispatch, isa
 from .isa import Op
 
 if TYPE_CHECKING:
@@ -42,6 +48,10 @@ MAX_CALL_DEPTH = 8
 
 # CS_STATUS_BLOCKED_REASON
 UNBLOCKED, SB_WAIT, PROGRESS_WAIT, SYNC_WAIT, DEFERRED, RESOURCE, FLUSH = range(7)
+
+
+class ScoreboardBusy(Exception):
+    """An instruction must wait for a scoreboard entry whose dispatch is still running."""
 
 
 class CsFatal(Exception):
@@ -103,6 +113,10 @@ class CommandStream:
         self.sb_endpoint = 0       # SET_SB_ENTRY: the slot RUN_* work signals
         self.sb_other = 0          # ... and the one other asynchronous work uses (synchronous here)
         self.last_fragment: list[str] = []  # the last RUN_FRAGMENT's descriptors, decoded
+        self.last_compute: list[str] = []   # the last RUN_COMPUTE: sizes, descriptors, first instructions
+        self.jobs: list = []       # dispatches still running, oldest first (also queued in pending)
+        self.sb_blocked = False    # the current instruction waits for a busy scoreboard entry
+        self.job_steps = 0
 
     # -- registers ---------------------------------------------------------------------
 
@@ -142,13 +156,50 @@ class CommandStream:
                           f"signal slot {slot} beyond the {len(self.pending)} scoreboard entries")
         self.pending[slot].append(work)
 
-    def drain(self, mask: int) -> None:
-        """Complete the asynchronous work queued on the scoreboard slots in `mask`."""
+    def drain(self, mask: int, wait: bool = True) -> None:
+        """Complete the asynchronous work queued on the scoreboard slots in `mask`. A dispatch
+        still running holds its slot there (what is behind it stays queued) and, with `wait`,
+        raises ScoreboardBusy: the instruction waits for it."""
+        busy = False
         for i, q in enumerate(self.pending):
             if mask & (1 << i) and q:
-                work, self.pending[i] = q, []
-                for op in work:
+                while q:
+                    op = q[0]
+                    if isinstance(op, dispatch.AsyncDispatch):
+                        if not op.done:
+                            busy = True
+                            break
+                        q.pop(0)
+                        continue
+                    q.pop(0)
                     op()
+        if busy and wait:
+            raise ScoreboardBusy()
+
+    def run_jobs(self, budget: int) -> None:
+        """Advance the oldest running dispatch by `budget` shader-core instructions."""
+        while self.jobs and budget > 0:
+            job = self.jobs[0]
+            try:
+                done = job.step(budget)
+            except BaseException:
+                self.drop_jobs()
+                raise
+            self.job_steps += 1
+            if not done:
+                return
+            self.jobs.pop(0)
+            budget = 0
+
+    def finish_jobs(self) -> None:
+        """Run every dispatch to its end (the group is being suspended)."""
+        for job in self.jobs:
+            job.finish()
+        self.jobs = []
+
+    def drop_jobs(self) -> None:
+        self.jobs = []
+        self.pending = [[w for w in q if not isinstance(w, dispatch.AsyncDispatch)] for q in self.pending]
 
     def start(self, ring: Ring, extract: int) -> None:
         self.ring = ring
@@ -189,9 +240,17 @@ class Interpreter:
         The hot loop keeps the frame's pc in a local (written back on every way out), fetches
         through the address space's per-page word views and runs register-only instructions
         as compiled closures; everything else goes through the handler table."""
+        if cs.jobs:
+            try:
+                cs.run_jobs(dispatch.JOB_STEP)
+            except ShaderFault as e:
+                raise CsFatal(e.exception_type, e.info, f"shader core: {e.why}") from None
+            if cs.sb_blocked and cs.jobs:
+                return "budget"
+        cs.sb_blocked = False
         if cs.wait is not None:
             if not self._wait_done(cs, aspace):
-                return "blocked"
+                return "budget" if cs.jobs else "blocked"  # a dispatch in flight keeps running
             self._wait_error(cs, aspace)
             cs.wait = None
             self._advance(cs)
@@ -218,8 +277,8 @@ class Interpreter:
                         if pc == end:
                             end = f.end = self.insert(cs)
                             if pc == end:
-                                cs.drain(-1)
-                                return "idle"
+                                cs.drain(-1, wait=False)
+                                return "budget" if cs.jobs else "idle"
                             if (end - pc) & 7 or not 0 < end - pc <= rsize:
                                 raise CsFatal(EXC_INSTR_INVALID_PC, end,
                                               f"ring insert 0x{end:x} is not a whole number of instructions past extract "
@@ -285,17 +344,23 @@ class Interpreter:
                     f.pc = pc
                     f = None
                     page = -1
-                    if self._execute(cs, aspace, isa.decode(raw), va):
+                    try:
+                        advance = self._execute(cs, aspace, isa.decode(raw), va)
+                    except ScoreboardBusy:
+                        cs.sb_blocked = True
+                        cs.drain(-1, wait=False)
+                        return "budget"
+                    if advance:
                         self._advance(cs)
                     elif cs.wait is not None:
-                        cs.drain(-1)
-                        return "blocked"
+                        cs.drain(-1, wait=False)
+                        return "budget" if cs.jobs else "blocked"
                     break
         finally:
             if f is not None:
                 f.pc = pc
             cs.instructions += n
-        cs.drain(-1)
+        cs.drain(-1, wait=False)
         return "budget"
 
     @staticmethod
@@ -452,6 +517,18 @@ class Interpreter:
         cs.sb_endpoint, cs.sb_other = ins.endpoint_entry, ins.other_entry
         return True
 
+    def _op_run_compute(self, cs, aspace, ins, va) -> bool:
+        try:
+            job = dispatch.AsyncDispatch(aspace, dispatch.compute_args(cs, ins), f"{ins.op.name} at 0x{va:x}")
+        except ShaderFault as e:
+            raise CsFatal(e.exception_type, e.info, f"{ins.op.name} at 0x{va:x}: {e.why}") from None
+        cs.signal(cs.sb_endpoint, job)
+        cs.jobs.append(job)
+        cs.last_compute = job.describe()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("CSG%d CS%d %s", cs.slot, cs.index, "\n  ".join(cs.last_compute))
+        return True
+
     def _op_run_fragment(self, cs, aspace, ins, va) -> bool:
         """The job reads the staging registers now and runs when its scoreboard slot completes."""
         if ins.enable_tem:
@@ -588,6 +665,8 @@ _HANDLERS: dict[Op, Callable[..., bool]] = {
     Op.TRACE_POINT: Interpreter._op_trace_point,
     Op.SET_EXCEPTION_HANDLER: Interpreter._op_set_exception_handler,
     Op.SET_SB_ENTRY: Interpreter._op_set_sb_entry,
+    Op.RUN_COMPUTE: Interpreter._op_run_compute,
+    Op.RUN_COMPUTE_INDIRECT: Interpreter._op_run_compute,  # job size from SR37-39 as well (not verified)
     Op.RUN_FRAGMENT: Interpreter._op_run_fragment,
     Op.FINISH_FRAGMENT: Interpreter._op_finish_fragment,
     # resources are always available; no protected mode

@@ -112,3 +112,26 @@ def test_status_shows_the_last_run_fragment_decoded(served):
     assert frag[0].startswith(f"FBD 0x{fbd_va:x}: Framebuffer Parameters: ") and "Width=16" in frag[0]
     assert "RT0: RGB Render Target: " in frag[1] and "Internal Format=R8G8B8A8" in frag[1]
     assert "last RUN_FRAGMENT:" in format_status(st)
+
+
+def test_status_shows_the_last_run_compute_with_its_first_instructions(served):
+    from mali_gpu.control import format_status
+    from tests.compute_model import SHADER_VA, run_compute_cs, setup_compute
+    from tests.driver_model import BUF_VA, Group
+    gpu, path = served
+    d = Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)
+    g = Group(gpu, d)
+    nfau, wg = setup_compute(g, "MOV.i32 r2, u2\nSHADDX.u64 r0, u0, r60.w0, shift:0x2\n"
+                                "STORE.i32.slot0.end @r2, r0, offset:0", [BUF_VA, 0, 0x1234], wg=(32, 1, 1))
+    g.submit(run_compute_cs(nfau, wg, (2, 1, 1)))
+    g.run(rounds=50)
+    assert g.buf(4 * 63) == 0x1234
+    st = request(path, {"cmd": "status"})
+    comp = st["csg_slots"][0]["streams"][0]["last_compute"]
+    assert comp[0].startswith("RUN_COMPUTE at 0x")
+    assert comp[1].startswith("workgroup 32x1x1, 2x1x1 workgroups (64 threads)")
+    assert "Shader Program: " in comp[2] and "Stage=Compute" in comp[2] and "Preload=0x1000" in comp[2]
+    assert comp[4:] == [f"  0x{SHADER_VA:x}: MOV.i32 r2, u2", f"  0x{SHADER_VA + 8:x}: SHADDX.u64 r0, u0, r60.w0, shift:0x2",
+                        f"  0x{SHADER_VA + 16:x}: STORE.i32.slot0.end @r2, r0, offset:0"]
+    assert "last RUN_COMPUTE:" in format_status(st)

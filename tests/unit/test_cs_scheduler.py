@@ -107,7 +107,7 @@ def test_store_to_unmapped_va_is_an_mmu_fault_and_a_cs_fatal(booted):
 
 @pytest.mark.parametrize("word, code", [
     (0xFE << 56, 0x49),                                                   # no such opcode
-    (int(Op.RUN_COMPUTE) << 56, 0x49),                                   # needs shader cores
+    (int(Op.RUN_IDVS) << 56, 0x49),                                      # needs the tiler
 ])
 def test_invalid_and_unemulated_instructions_are_fatal(booted, word, code):
     gpu, d = booted

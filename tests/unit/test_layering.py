@@ -21,13 +21,15 @@ ALLOWED: dict[str, set[str]] = {
     "mali_base": {"mali_regs", "vdev"},
     "firmware_loader": {"mali_regs"},
     "mcu": {"mali_base", "mali_regs", "vdev"},
+    "shader": {"mali_base", "mali_regs"},
     "fragment": {"mali_base", "mali_regs"},
-    "scheduler": {"fragment", "mcu", "mali_base", "mali_regs", "vdev"},
-    "mali_gpu": {"scheduler", "fragment", "mcu", "mali_base", "mali_regs", "vdev"},
-    "mali_trace": {"scheduler", "fragment", "mali_base", "mali_regs"},
+    "scheduler": {"shader", "fragment", "mcu", "mali_base", "mali_regs", "vdev"},
+    "mali_gpu": {"scheduler", "shader", "fragment", "mcu", "mali_base", "mali_regs", "vdev"},
+    "mali_trace": {"scheduler", "shader", "fragment", "mali_base", "mali_regs"},
     "qemu": {"firmware_loader", "mali_gpu", "mali_base", "mali_regs", "vdev"},
-    "mali_vdev": {"qemu", "mali_trace", "mali_gpu", "mali_base", "mali_regs", "vdev"},
-    "bench": {"tests", "qemu", "mali_trace", "scheduler", "fragment", "mali_gpu", "mali_base", "mali_regs", "vdev"},
+    "mali_vdev": {"qemu", "mali_trace", "mali_gpu", "shader", "mali_base", "mali_regs", "vdev"},
+    "bench": {"tests", "qemu", "mali_trace", "scheduler", "shader", "fragment", "mali_gpu", "mali_base", "mali_regs",
+              "vdev"},
     "tests": set(),  # the tests may import anything
 }
 PACKAGES = set(ALLOWED)
