@@ -30,7 +30,7 @@ from mali_regs.descriptors import FRAGMENT_SR
 from mali_regs.enums import EXCEPTION
 from shader.interp import ShaderFault
 
-from . import compiled, dispatch, isa
+from . import compiled, dispatch, isa, job_trace
 from .isa import Op
 
 if TYPE_CHECKING:
@@ -525,6 +525,8 @@ class Interpreter:
         cs.signal(cs.sb_endpoint, job)
         cs.jobs.append(job)
         cs.last_compute = job.describe()
+        if self.events is not None:
+            job_trace.record(self.events, cs, ins.op, ins.raw, va, aspace)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("CSG%d CS%d %s", cs.slot, cs.index, "\n  ".join(cs.last_compute))
         return True
@@ -537,6 +539,8 @@ class Interpreter:
         job = FragmentJob(cs.d(FRAGMENT_SR["FBD_POINTER"]), cs.r(FRAGMENT_SR["BBOX_MIN"]),
                           cs.r(FRAGMENT_SR["BBOX_MAX"]))
         progress = ins.progress_inc
+        events = self.events
+        regs = job_trace.registers(cs) if events is not None else None
 
         def work():
             try:
@@ -544,6 +548,8 @@ class Interpreter:
             except FragmentFault as e:
                 raise CsFatal(e.exception_type, e.info, f"RUN_FRAGMENT at 0x{va:x}: {e.why}") from None
             cs.last_fragment = fb.lines()
+            if events is not None:
+                job_trace.record(events, cs, ins.op, ins.raw, va, aspace, regs)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("CSG%d CS%d RUN_FRAGMENT at 0x%x:\n%s", cs.slot, cs.index, va, "\n".join(cs.last_fragment))
             cs.progress += progress
