@@ -9,6 +9,7 @@ register accesses and other queues; it returns True once every workgroup has run
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,10 @@ from .memory import LaneMemory
 log = logging.getLogger("mali.shader")
 
 MAX_LANES = 1024
+# A step also ends after this much time: some vector instructions (per-lane atomics, scattered
+# loads over 1024 lanes) cost a hundred times others, and the step runs under the device lock.
+STEP_SECONDS = 0.002
+CHUNK = 16
 WARP = 16
 
 
@@ -140,6 +145,7 @@ class ComputeJob:
         """Run up to `budget` vector instructions; True when the whole dispatch has run.
         Raises ShaderFault or MmuFault (already reported by the address space)."""
         self.memory.forget()
+        end = time.monotonic() + STEP_SECONDS
         while budget > 0:
             if self.threads is None:
                 if self.next_wg >= self.total:
@@ -147,10 +153,12 @@ class ComputeJob:
                 self._start_batch()
             t = self.threads
             before = t.instructions
-            finished = t.run(budget)
+            finished = t.run(min(budget, CHUNK))
             budget -= max(1, t.instructions - before)
             if finished:
                 self.thread_instructions += t.thread_instructions
                 self.instructions += t.instructions
                 self.threads = None
+            if time.monotonic() > end:
+                break
         return self.done
