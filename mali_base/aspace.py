@@ -26,15 +26,23 @@ class AddressSpace:
         self._faults = faults
         self._tlb: dict[int, Translation] = {}
         self._words: dict[int, memoryview | None] = {}  # page -> its u64 words (instruction fetch)
+        # page -> its u32 words, translated for reading / for writing: the u32/u64 accessors'
+        # fast path (the MCU's interface blocks, sync objects, ring pointers). Bypassed while
+        # an injection is armed, as every access must then meet the injector.
+        self._r32: dict[int, memoryview] = {}
+        self._w32: dict[int, memoryview] = {}
+        self._armed = faults.injections if faults is not None else ()
         self.faults = 0
         self.stuck = False  # injected: AS_STATUS keeps reading AS_ACTIVE
 
     def invalidate(self) -> None:
         self._tlb.clear()
         words, self._words = self._words, {}
-        for mv in words.values():
-            if mv is not None:
-                mv.release()  # the mapping behind it may be about to close
+        r32, w32, self._r32, self._w32 = self._r32, self._w32, {}, {}
+        for views in (words, r32, w32):
+            for mv in views.values():
+                if mv is not None:
+                    mv.release()  # the mapping behind it may be about to close
 
     def words(self, va: int) -> memoryview | None:
         """The 4 KiB page holding `va` as 512 u64 words, read access (MmuFault as for a read),
@@ -99,14 +107,55 @@ class AddressSpace:
             dma.write(pa, data[pos:pos + n])
             pos += n
 
+    # u32/u64 accessors: an aligned access within a page whose view is cached costs a dict
+    # lookup and an index (a STATUS_UPDATE request makes about 140 of them); anything else
+    # goes the general way, and caches the page's view for the next access.
+
+    def _page32(self, va: int, write: bool) -> memoryview | None:
+        """The u32 view of the page holding `va` after a translation for that access (which
+        raises MmuFault as any access would), cached unless an injection is armed."""
+        cache = self._w32 if write else self._r32
+        mv = None if self._armed else cache.get(va >> 12)
+        if mv is None:
+            pa = self.translate(va, ACCESS_WRITE if write else ACCESS_READ) & ~0xFFF
+            mv = self.memory.u32_page(pa, write)
+            if mv is not None and not self._armed:
+                cache[va >> 12] = mv
+        return mv
+
     def read_u32(self, va: int) -> int:
-        return int.from_bytes(self.read(va, 4), "little")
+        mv = self._r32.get(va >> 12)
+        if mv is None or va & 3 or self._armed:
+            mv = self._page32(va, False) if not va & 3 else None
+            if mv is None:
+                return int.from_bytes(self.read(va, 4), "little")
+        return mv[(va >> 2) & 1023]
 
     def read_u64(self, va: int) -> int:
-        return int.from_bytes(self.read(va, 8), "little")
+        mv = self._r32.get(va >> 12)
+        if mv is None or va & 3 or va & 0xFFF > 0xFF8 or self._armed:
+            mv = self._page32(va, False) if not va & 3 and va & 0xFFF <= 0xFF8 else None
+            if mv is None:
+                return int.from_bytes(self.read(va, 8), "little")
+        i = (va >> 2) & 1023
+        return mv[i] | mv[i + 1] << 32
 
     def write_u32(self, va: int, value: int) -> None:
-        self.write(va, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+        mv = self._w32.get(va >> 12)
+        if mv is None or va & 3 or self._armed:
+            mv = self._page32(va, True) if not va & 3 else None
+            if mv is None:
+                self.write(va, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+                return
+        mv[(va >> 2) & 1023] = value & 0xFFFFFFFF
 
     def write_u64(self, va: int, value: int) -> None:
-        self.write(va, (value & (1 << 64) - 1).to_bytes(8, "little"))
+        mv = self._w32.get(va >> 12)
+        if mv is None or va & 3 or va & 0xFFF > 0xFF8 or self._armed:
+            mv = self._page32(va, True) if not va & 3 and va & 0xFFF <= 0xFF8 else None
+            if mv is None:
+                self.write(va, (value & (1 << 64) - 1).to_bytes(8, "little"))
+                return
+        i = (va >> 2) & 1023
+        mv[i] = value & 0xFFFFFFFF
+        mv[i + 1] = (value >> 32) & 0xFFFFFFFF

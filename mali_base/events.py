@@ -59,37 +59,86 @@ class Event:
 
 Sink = Callable[[Event], None]
 
+ALL_KINDS = frozenset(Kind)
+
 
 class EventBus:
     """Sinks run in the emitting thread, under the bus lock (and usually the device lock):
     a sink must be quick and never do I/O — one that writes files buffers and hands the
     writing to a thread of its own (mali_trace.TraceWriter). attach/detach replace the sink
-    tuple, so an emit in flight keeps the tuple it started with."""
+    tables, so an emit in flight keeps the sinks it started with.
+
+    A sink says which kinds it wants (`attach(sink, kinds)`, or a `kinds` attribute of the
+    sink; default all): an event is built only if some sink wants its kind, and `wants`
+    tells producers cheaply whether a kind is wanted at all. That matters for CS_INSTR, one
+    per executed instruction: the interpreter keeps its compiled fast path when nobody wants
+    them, and hands them over a slice at a time (`emit_instrs`) when somebody does."""
 
     def __init__(self):
         self._sinks: tuple[Sink, ...] = ()
+        self._entries: tuple[tuple[Sink, frozenset], ...] = ()
+        self._by_kind: dict[Kind, tuple[Sink, ...]] = {}
         self._seq = 0
         self._lock = threading.Lock()
         self._attach_lock = threading.Lock()  # not the emit lock: a sink may detach itself
         self.t0_ns = time.monotonic_ns()  # event times are relative to this monotonic instant
         self.active = False
+        self.wants: frozenset = frozenset()  # the kinds some sink wants
 
-    def attach(self, sink: Sink) -> None:
+    def attach(self, sink: Sink, kinds=None) -> None:
+        """Attach `sink` for `kinds` (an iterable of Kind; None: the sink's own `kinds`
+        attribute, or every kind)."""
+        if kinds is None:
+            kinds = getattr(sink, "kinds", None)
+        kinds = ALL_KINDS if kinds is None else frozenset(Kind(k) for k in kinds)
         with self._attach_lock:
-            self._sinks = self._sinks + (sink,)
-            self.active = True
+            self._rebuild(self._entries + ((sink, kinds),))
 
     def detach(self, sink: Sink) -> None:
         with self._attach_lock:
-            sinks = list(self._sinks)
-            sinks.remove(sink)  # ValueError if it was never attached, as before
-            self._sinks = tuple(sinks)
-            self.active = bool(sinks)
+            entries = list(self._entries)
+            for i, (s, _) in enumerate(entries):
+                if s == sink:
+                    del entries[i]
+                    break
+            else:
+                raise ValueError("detach of a sink that is not attached")
+            self._rebuild(tuple(entries))
+
+    def _rebuild(self, entries) -> None:
+        self._by_kind = {k: tuple(s for s, kinds in entries if k in kinds) for k in Kind}
+        self._entries = entries
+        self._sinks = tuple(s for s, _ in entries)
+        self.wants = frozenset(k for k, sinks in self._by_kind.items() if sinks)
+        self.active = bool(entries)
 
     def emit(self, kind: Kind, addr: int = 0, value: int = 0, width: int = 0, slot: int = -1,
              stream: int = -1, aux: int = 0) -> None:
+        sinks = self._by_kind.get(kind)
+        if not sinks:
+            return
         with self._lock:  # sequence numbers and timestamps increase together across threads
             self._seq += 1
             ev = Event(self._seq, time.monotonic_ns() - self.t0_ns, kind, addr, value, width, slot, stream, aux)
-            for sink in self._sinks:
+            for sink in sinks:
                 sink(ev)
+
+    def emit_instrs(self, flat: list, slot: int, stream: int) -> None:
+        """CS_INSTR events for a run of executed instructions, `flat` = [va, raw, va, raw, ...]
+        in execution order, under one lock and with one timestamp (the interpreter hands
+        them over before anything else the run does can emit). Empties `flat`."""
+        sinks = self._by_kind.get(Kind.CS_INSTR)
+        if not sinks:
+            flat.clear()
+            return
+        kind = Kind.CS_INSTR
+        with self._lock:
+            seq = self._seq
+            t = time.monotonic_ns() - self.t0_ns
+            for i in range(0, len(flat), 2):
+                seq += 1
+                ev = Event(seq, t, kind, flat[i], flat[i + 1], 0, slot, stream, 0)
+                for sink in sinks:
+                    sink(ev)
+            self._seq = seq
+        flat.clear()

@@ -216,7 +216,9 @@ class Interpreter:
         self.mcu_as = mcu_as
         self.faults = faults if faults else None
         self.clock = clock  # timestamps and cycle counts for STORE_STATE
-        self.events = events if events is not None and events.active else None
+        # The bus only if some sink wants CS_INSTR events: other kinds cost the loop nothing.
+        self.events = events if events is not None and Kind.CS_INSTR in events.wants else None
+        self.job_events = events if events is not None and Kind.JOB in events.wants else None
 
     # -- ring pointers (MCU side, AS0) ----------------------------------------------------
 
@@ -261,9 +263,13 @@ class Interpreter:
         ring = cs.ring
         rbase, rsize = ring.base, ring.size
         rmask = rsize - 1
-        # Per-instruction work only when someone asked for it: injected faults, a CS_INSTR
-        # sink, debug logging. Checked once per slice (all of them change under the lock).
-        trace = self.events is not None or self.faults is not None or log.isEnabledFor(logging.DEBUG)
+        # Per-instruction work only when someone asked for it: injected faults, debug
+        # logging. Checked once per slice (all of them change under the lock). A CS_INSTR
+        # sink alone keeps the fast path: executed instructions are recorded into `rec`
+        # (va, raw, ...) and handed to the bus before anything else can emit an event.
+        trace = self.faults is not None or log.isEnabledFor(logging.DEBUG)
+        events = self.events
+        rec = [] if events is not None and not trace else None
         page, words = -1, None
         left, n = budget, 0
         f, pc = None, 0
@@ -275,6 +281,8 @@ class Interpreter:
                     left -= 1
                     if in_ring:
                         if pc == end:
+                            if rec:
+                                events.emit_instrs(rec, cs.slot, cs.index)
                             end = f.end = self.insert(cs)
                             if pc == end:
                                 cs.drain(-1, wait=False)
@@ -292,6 +300,8 @@ class Interpreter:
                         va = pc
                     # The command-stream front end reads instructions as data: panthor maps rings no-exec.
                     if va >> 12 != page:
+                        if rec:  # a fetch fault reports itself after what ran before it
+                            events.emit_instrs(rec, cs.slot, cs.index)
                         words = aspace.words(va) if not va & 7 else None
                         page = va >> 12
                     if words is not None and not trace:
@@ -310,17 +320,33 @@ class Interpreter:
                             jhi = jhi if jhi < 512 else 512
                             base = pc - (j << 3)
                             k, nmax = n, n + left + 1
-                            while True:
-                                h = fast.get(words[j])
-                                if h is None:
-                                    break
-                                step = h(regs)
-                                if not step:
-                                    break
-                                n += 1
-                                j += step >> 3
-                                if n == nmax or not jlo <= j < jhi:
-                                    break
+                            if rec is None:
+                                while True:
+                                    h = fast.get(words[j])
+                                    if h is None:
+                                        break
+                                    step = h(regs)
+                                    if not step:
+                                        break
+                                    n += 1
+                                    j += step >> 3
+                                    if n == nmax or not jlo <= j < jhi:
+                                        break
+                            else:  # the same loop, recording what it runs
+                                vbase = va - (j << 3)
+                                while True:
+                                    w = words[j]
+                                    h = fast.get(w)
+                                    if h is None:
+                                        break
+                                    step = h(regs)
+                                    if not step:
+                                        break
+                                    rec += (vbase + (j << 3), w)
+                                    n += 1
+                                    j += step >> 3
+                                    if n == nmax or not jlo <= j < jhi:
+                                        break
                             pc = base + (j << 3)
                             if n != k:
                                 left -= n - k - 1  # this iteration's 1 is already taken
@@ -338,8 +364,13 @@ class Interpreter:
                     n += 1
                     step = h(regs)
                     if step:
+                        if rec is not None:
+                            rec += (va, raw)
                         pc += step
                         continue
+                    if rec is not None:  # its event before whatever it does
+                        rec += (va, raw)
+                        events.emit_instrs(rec, cs.slot, cs.index)
                     # Through the handler table: it may jump, call, block or touch memory.
                     f.pc = pc
                     f = None
@@ -360,6 +391,8 @@ class Interpreter:
             if f is not None:
                 f.pc = pc
             cs.instructions += n
+            if rec:
+                events.emit_instrs(rec, cs.slot, cs.index)
         cs.drain(-1, wait=False)
         return "budget"
 
@@ -525,8 +558,8 @@ class Interpreter:
         cs.signal(cs.sb_endpoint, job)
         cs.jobs.append(job)
         cs.last_compute = job.describe()
-        if self.events is not None:
-            job_trace.record(self.events, cs, ins.op, ins.raw, va, aspace)
+        if self.job_events is not None:
+            job_trace.record(self.job_events, cs, ins.op, ins.raw, va, aspace)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("CSG%d CS%d %s", cs.slot, cs.index, "\n  ".join(cs.last_compute))
         return True
@@ -539,7 +572,7 @@ class Interpreter:
         job = FragmentJob(cs.d(FRAGMENT_SR["FBD_POINTER"]), cs.r(FRAGMENT_SR["BBOX_MIN"]),
                           cs.r(FRAGMENT_SR["BBOX_MAX"]))
         progress = ins.progress_inc
-        events = self.events
+        events = self.job_events
         regs = job_trace.registers(cs) if events is not None else None
 
         def work():
@@ -589,20 +622,31 @@ class Interpreter:
         cs.frames.append(Frame(False, target, target + length))
         return False
 
+    # Fields are read once into locals: each Instr field is a property lookup.
+
     def _load_multiple(self, cs: CommandStream, aspace, ins) -> None:
         base_va = cs.d(ins.addr) + ins.offset
-        regs = [i for i in range(16) if ins.mask & (1 << i)]
-        if not regs:
+        mask, base = ins.mask, ins.base
+        if not mask:
             return
-        data = aspace.read(base_va, 4 * (regs[-1] + 1), ACCESS_READ)
-        for i in regs:
-            cs.set_r(ins.base + i, int.from_bytes(data[4 * i:4 * i + 4], "little"))
+        top = mask.bit_length()
+        data = aspace.read(base_va, 4 * top, ACCESS_READ)
+        regs = cs.regs
+        if base + top > len(regs):  # names a register beyond the file: the fatal says which
+            for i in range(top):
+                if mask >> i & 1:
+                    cs.set_r(base + i, int.from_bytes(data[4 * i:4 * i + 4], "little"))
+            return
+        for i in range(top):
+            if mask >> i & 1:
+                regs[base + i] = int.from_bytes(data[4 * i:4 * i + 4], "little")
 
     def _store_multiple(self, cs: CommandStream, aspace, ins) -> None:
         base_va = cs.d(ins.addr) + ins.offset
-        for i in range(16):
-            if ins.mask & (1 << i):
-                aspace.write_u32(base_va + 4 * i, cs.r(ins.base + i))
+        mask, base = ins.mask, ins.base
+        for i in range(mask.bit_length()):
+            if mask >> i & 1:
+                aspace.write_u32(base_va + 4 * i, cs.r(base + i))
 
     def _store_state(self, cs: CommandStream, aspace, ins) -> None:
         cs.drain(ins.wait_mask)
@@ -628,10 +672,13 @@ class Interpreter:
         def update():
             if not add:  # a SET to a bad address is a write fault, as before it read anything
                 aspace.translate(addr, ACCESS_WRITE)
-            old = int.from_bytes(aspace.read(addr, size), "little")
+            old = aspace.read_u64(addr) if is64 else aspace.read_u32(addr)
             old_error = aspace.read_u32(addr + size)
             value = (old + data) & mask if add else data
-            aspace.write(addr, value.to_bytes(size, "little"))
+            if is64:
+                aspace.write_u64(addr, value)
+            else:
+                aspace.write_u32(addr, value)
             aspace.write_u32(addr + size, error)  # the sync object's error/status word
             if value != old or error != old_error:  # SYNC_UPDATE only for a real change
                 cs.sync_dirty = True

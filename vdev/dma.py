@@ -189,6 +189,17 @@ class DmaSpace:
         start = iova - m.iova
         return memoryview(m.array[start:start + size]).cast("Q")
 
+    def u32_page(self, iova: int, write: bool = False) -> memoryview | None:
+        """The 4 KiB page at `iova` (page-aligned) as little-endian u32 words, a view that
+        aliases one mapping (writable if `write`), or None if one mapping does not cover it
+        with that access. A holder must drop it when a listener reports a change."""
+        m = self._find(iova)
+        if (m is None or m.array is None or iova + 4096 > m.end or not m.readable
+                or write and not m.writable):
+            return None
+        start = iova - m.iova
+        return memoryview(m.array[start:start + 4096]).cast("I")
+
     def view(self, iova: int, size: int, write: bool = False) -> np.ndarray:
         """A uint8 array aliasing guest memory [iova, iova+size); must lie in one mapping."""
         pieces = list(self._pieces(iova, size, write))

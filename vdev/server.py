@@ -41,6 +41,11 @@ log = logging.getLogger("vdev.server")
 
 MAX_DATA_XFER = 1 << 20
 _REGION_ACCESS = P.REGION_ACCESS.struct  # offset, region, count as a plain tuple
+# Module constants as plain globals: the register-access path reads them per message.
+_REGION_READ, _REGION_WRITE = int(P.Command.REGION_READ), int(P.Command.REGION_WRITE)
+_FLAG_NO_REPLY, _TYPE_REPLY = P.FLAG_NO_REPLY, P.TYPE_REPLY
+_CONFIG_REGION = P.PCI_CONFIG_REGION_INDEX
+_ACCESS_SIZE = P.REGION_ACCESS_SIZE
 MAX_MSG_FDS = 16
 MAX_WRITE_MULTI = 1024
 # QEMU reaches a BAR that is not mmapped through MemoryRegionOps of at most 8 bytes; a longer
@@ -386,6 +391,23 @@ class Server:
 
     def handle(self, msg: Message) -> None:
         conn = self.conn
+        command, flags = msg.command, msg.flags
+        # Register accesses, nearly every message there is: the same checks as below, in
+        # the fewest steps (a command, maybe NO_REPLY, no fds, after VERSION).
+        if (command == _REGION_READ or command == _REGION_WRITE) and not flags & ~_FLAG_NO_REPLY \
+                and self.negotiated and not msg.fds and not msg.fds_truncated:
+            try:
+                reply = self._region_read(msg) if command == _REGION_READ else self._region_write(msg)
+            except RequestError as e:
+                self._error(msg, e.errno, str(e))
+                return
+            except Exception as e:  # a bug in a device model must not take the server down
+                log.exception("internal error handling %s", P.command_name(command))
+                self._error(msg, errno.EIO, f"internal error: {e}")
+                return
+            if not flags:
+                conn.send(msg.msg_id, command, _TYPE_REPLY, 0, reply)
+            return
         if msg.flags & P.FLAG_TYPE_MASK != P.TYPE_COMMAND:
             msg.close_fds()
             if msg.type == P.TYPE_REPLY:
@@ -555,14 +577,22 @@ class Server:
 
     def _region_read(self, msg: Message) -> bytes:
         payload = msg.payload
-        _require(len(payload) == P.REGION_ACCESS_SIZE, "REGION_READ payload must be 16 bytes")
+        if len(payload) != _ACCESS_SIZE:
+            raise RequestError(errno.EINVAL, "REGION_READ payload must be 16 bytes")
         offset, region, count = _REGION_ACCESS.unpack_from(payload)
+        size = self._sizes.get(region)
+        # The common case first: one aligned BAR register (_check_access's own fast test).
+        if (count == 4 or count == 8) and not offset % count and size and offset < size \
+                and count <= size - offset and region != _CONFIG_REGION:
+            device = self.device
+            with device.lock:
+                return payload + device.bar_read(region, offset, count).to_bytes(count, "little")
         self._check_access(region, offset, count)
-        if region == P.PCI_CONFIG_REGION_INDEX:
+        if region == _CONFIG_REGION:
             with self.device.lock:  # the same rule as BAR accesses: device state under one lock
                 return bytes(payload) + self.config.read(offset, count)
         with self.device.lock:
-            if count in (4, 8, 2, 1) and offset % count == 0:  # the common case: one register
+            if count in (4, 8, 2, 1) and offset % count == 0:  # one register
                 return payload + self.device.bar_read(region, offset, count).to_bytes(count, "little")
             data = b"".join(self.device.bar_read(region, off, w).to_bytes(w, "little")
                             for off, w in _split(offset, count))

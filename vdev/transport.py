@@ -247,9 +247,18 @@ class Connection:
              payload: bytes | bytearray = b"", fds: list[int] | tuple = ()) -> None:
         """One message, in one send (or sendmsg with the fds) unless the socket buffer is full."""
         buf = _HEADER.pack(msg_id, command, _HEADER_SIZE + len(payload), flags, error) + payload
-        anc = [(_SOL_SOCKET, _SCM_RIGHTS, array.array("i", fds))] if fds else None
-        sent, size = 0, len(buf)
         sock = self.sock
+        sent, size = 0, len(buf)
+        if not fds:  # the common case: a message that fits the socket buffer, one call
+            try:
+                sent = sock.send(buf)
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError) as e:
+                raise PeerClosed(str(e)) from e
+            if sent == size:
+                return
+        anc = [(_SOL_SOCKET, _SCM_RIGHTS, array.array("i", fds))] if fds else None
         try:
             while sent < size:
                 try:

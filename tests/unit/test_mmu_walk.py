@@ -118,3 +118,39 @@ def test_disabled_as_and_absent_as(gpu, caplog):
         gpu.dev.mmu[0].translate(0x1000)
     gpu.write("AS_COMMAND[9]", 1)   # AS_PRESENT is 0xFF
     assert "AS9 is not in AS_PRESENT" in caplog.text
+
+
+def test_word_accessors_cache_page_views_that_alias_memory_and_keep_permissions(gpu):
+    """read_u32/u64 and write_u32/u64 keep a view of each page they touched: the view shows
+    guest RAM as it is now, a read-only page still faults on write (reported), an armed
+    injection still sees every access, and an AS command drops the views with the TLB."""
+    from mali_base.faults import parse_spec
+    pt = PageTables(gpu.ram)
+    pa1, pa2, ro = gpu.ram.alloc(), gpu.ram.alloc(), gpu.ram.alloc()
+    pt.map(0x9000, pa1, 0x1000)
+    pt.map(0xA000, ro, 0x1000, LEAF_RW | PTE_RDONLY)
+    program_as(gpu, 5, pt)
+    a = gpu.dev.mmu[5]
+    a.write_u64(0x9FF8, 0x1122334455667788)        # the last aligned u64 of the page
+    assert gpu.ram.u64(pa1 + 0xFF8) == 0x1122334455667788
+    gpu.ram.u32(pa1 + 0x10, 0xCAFEF00D)             # the CPU writes behind the cached view
+    assert a.read_u32(0x9010) == 0xCAFEF00D
+    assert a.read_u64(0x9FF8) == 0x1122334455667788
+    gpu.ram.write(pa1 + 0x20, bytes(range(8)))
+    assert a.read_u64(0x9021) == int.from_bytes(bytes(range(1, 8)) + gpu.ram.read(pa1 + 0x28, 1), "little")
+    assert a.read_u32(0xA000) == 0                  # readable, cached for reading ...
+    with pytest.raises(MmuFault) as e:
+        a.write_u32(0xA000, 1)                      # ... never for writing
+    assert e.value.exception_type == 0xCB and gpu.read("AS_FAULTADDRESS[5]") == 0xA000
+    gpu.write("MMU_IRQ_CLEAR", 1 << 5)
+    gpu.dev.inject(parse_spec("mmu_fault:as=5,va=0x9000"))
+    with pytest.raises(MmuFault):
+        a.read_u32(0x9010)                          # a cached page meets the armed injection
+    assert gpu.read("AS_FAULTADDRESS[5]") == 0x9010
+    gpu.write("MMU_IRQ_CLEAR", 1 << 5)
+    pt.map(0x9000, pa2, 0x1000)
+    gpu.ram.u32(pa2 + 0x10, 0x600DCAFE)
+    gpu.write("AS_COMMAND[5]", 1)                   # UPDATE drops the views with the TLB
+    assert a.read_u32(0x9010) == 0x600DCAFE
+    a.write_u32(0x9014, 7)
+    assert gpu.ram.u32(pa2 + 0x14) == 7 and gpu.ram.u32(pa1 + 0x14) == 0
