@@ -255,6 +255,7 @@ class Server:
             n = self.dma.unmap_all()
         self.interrupts.release_all()
         log.info("client disconnected (%s); dropped %d DMA maps and the IRQ fds, device state kept", why, n)
+        self._error_log.flush()   # what this client's bad messages had suppressed is counted now
         with self.device.lock:
             self.device.client_disconnected()
 
