@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export MALI_VDEV_CACHE ?= $(HOME)/.cache/mali-vdev
 
-.PHONY: all demo test unit guest-test bench setup kernels deps venv clean
+.PHONY: all demo test unit guest-test bench fuzz setup kernels deps venv clean
 
 all: test
 
@@ -47,6 +47,13 @@ test: kernels
 
 bench: venv
 	$(BIN)/python -m bench
+
+# Coverage-guided fuzzing (atheris): every harness of fuzz/ for FUZZ_TIME seconds in turn, the
+# corpora kept under $(MALI_VDEV_CACHE)/fuzz; a summary of inputs, inputs/s and coverage.
+FUZZ_TIME ?= 600
+fuzz: venv
+	$(BIN)/pip install -q -e '.[fuzz]'
+	$(BIN)/python -m fuzz all --time $(FUZZ_TIME)
 
 clean:
 	rm -rf $(VENV) *.egg-info

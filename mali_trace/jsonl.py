@@ -18,7 +18,7 @@ from typing import Iterator, TextIO
 from mali_base.events import Event, Kind
 
 from .decode import Decoder
-from .header import TraceHeader
+from .header import HeaderError, TraceHeader
 
 FORMAT_NAME = "mali-vdev-trace"
 
@@ -79,8 +79,13 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
         obj = json.loads(first) if first else {}
     except json.JSONDecodeError as e:
         raise JsonlFormatError(f"line 1 is not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise JsonlFormatError(f"line 1 is a JSON {type(obj).__name__}, not an object")
     if obj.get("type") == "header":
-        header = TraceHeader.from_dict(obj)
+        try:
+            header = TraceHeader.from_dict(obj)
+        except HeaderError as e:
+            raise JsonlFormatError(f"line 1: {e}") from None
         pending: list = []
     else:
         header = TraceHeader()
@@ -100,6 +105,8 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
                 if warnings is not None:
                     warnings.append(f"line {n}: not JSON ({e}); stopped here")
                 return
+            if not isinstance(o, dict):
+                raise JsonlFormatError(f"line {n} is a JSON {type(o).__name__}, not an event object")
             if o.get("type") not in (None, "event"):
                 continue
             yield event_from_dict(o)
