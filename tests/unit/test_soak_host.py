@@ -16,7 +16,6 @@ import time
 from tests.driver_model import DriverError, Group, ServedGpu, probe_and_boot
 from tests.soak import Sampler, assert_flat
 
-
 SECONDS = float(os.environ.get("SOAK_HOST_S", 30))
 JOBS_PER_SESSION = 500
 
