@@ -86,3 +86,29 @@ def assert_flat(samples: list[Sample], rss_tolerance: float = 0.03, slack: int =
     assert g["fds_max"] <= g["fds_base"] + slack, f"open fds grew: {g}"
     assert g["threads_max"] <= g["threads_base"] + slack, f"threads grew: {g}"
     return g
+
+
+class ServerSampling:
+    """`boot(watch=...)` callbacks that sample the boot's server from the guest output line
+    matching `start` to the one matching `end` (e.g. the start and the status of a
+    `panthor-client jobs` run); `samples(result)` afterwards."""
+
+    def __init__(self, start: str, end: str, interval: float = 0.1, limit_s: float = 3600.0):
+        self.start, self.end, self.interval, self.limit_s = start, end, interval, limit_s
+        self._done = threading.Event()
+
+    def watch(self) -> dict:
+        return {self.start: self._sample, self.end: lambda live, line: self._done.set()}
+
+    def _sample(self, live, line) -> list[Sample]:
+        sampler = Sampler(live.server_pid, self.interval).start()
+        self._done.wait(self.limit_s)
+        return sampler.stop()
+
+    def samples(self, result) -> list[Sample]:
+        w = result.watched.get(self.start)
+        assert w is not None, f"no guest line matched {self.start!r}"
+        if w.error is not None:
+            raise w.error
+        assert self.end in result.watched, f"no guest line matched {self.end!r}"
+        return w.value
