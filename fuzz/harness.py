@@ -57,11 +57,17 @@ def watched(fn: Callable[[bytes], None]) -> Callable[[bytes], None]:
 
     def one_input(data: bytes) -> None:
         _watch.bad.clear()
-        if _watch not in logging.getLogger().handlers:
-            logging.getLogger().addHandler(_watch)
+        root = logging.getLogger()
+        added = _watch not in root.handlers   # under libFuzzer it stays (quiet_logging)
+        if added:
+            root.addHandler(_watch)
         fds = _fd_count()
         start = time.monotonic()
-        fn(data)
+        try:
+            fn(data)
+        finally:
+            if added:
+                root.removeHandler(_watch)
         took = time.monotonic() - start
         if _watch.bad:
             raise Finding("internal error logged: " + "; ".join(_watch.bad[:3]))
