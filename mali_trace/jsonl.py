@@ -57,12 +57,26 @@ class JsonlEncoder:
         return ""
 
 
+# The raw fields of an event and their ranges (the binary record's widths).
+_U64, _I8 = (0, 1 << 64), (-128, 128)
+_FIELDS = (("seq", None, _U64), ("t_ns", None, _U64), ("addr", 0, _U64), ("value", 0, _U64),
+           ("width", 0, (0, 256)), ("slot", -1, _I8), ("stream", -1, _I8), ("aux", 0, _U64))
+
+
 def event_from_dict(d: dict) -> Event:
+    """An event from its JSON object: integer fields in their record's range (a float, an
+    infinity or a 2**70 would reach the decoders and the binary packer otherwise)."""
     try:
         kind = d["kind"]
         kind = Kind[kind] if isinstance(kind, str) else Kind(kind)
-        return Event(int(d["seq"]), int(d["t_ns"]), kind, int(d.get("addr", 0)), int(d.get("value", 0)),
-                     int(d.get("width", 0)), int(d.get("slot", -1)), int(d.get("stream", -1)), int(d.get("aux", 0)))
+        vals = []
+        for name, default, (lo, hi) in _FIELDS:
+            v = d[name] if default is None else d.get(name, default)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v < hi:
+                raise ValueError(f"field {name} is {v!r}, not an integer in [{lo}, {hi})")
+            vals.append(v)
+        seq, t_ns, addr, value, width, slot, stream, aux = vals
+        return Event(seq, t_ns, kind, addr, value, width, slot, stream, aux)
     except (KeyError, ValueError, TypeError) as e:
         raise JsonlFormatError(f"not a trace event: {e!r}") from None
 

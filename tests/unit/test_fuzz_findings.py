@@ -78,3 +78,13 @@ def test_firmware_sections_sharing_one_data_range_do_not_copy_it_each(tmp_path):
     assert peak < 8 * len(image) + (4 << 20), f"parsing a {len(image)}-byte image peaked at {peak} bytes"  # copies: 64 MiB
     errors, _ = img.check("tyr")
     assert any("overlaps IFACE entry 0" in e for e in errors)
+
+
+@pytest.mark.parametrize("field, value", [("t_ns", "Infinity"), ("t_ns", "1e30"), ("seq", "2.5"), ("value", str(1 << 70)),
+                                          ("slot", "300"), ("addr", "-1"), ("width", "true")])
+def test_jsonl_event_fields_out_of_their_range(tmp_path, field, value):
+    # found: "t_ns": Infinity raised OverflowError (int() of an infinite float)
+    fields = {"seq": "1", "t_ns": "0", "kind": '"REG_READ"', "addr": "0", "value": "1", "width": "4", field: value}
+    line = "{" + ",".join(f'"{k}":{v}' for k, v in fields.items()) + "}"
+    with pytest.raises(JsonlFormatError, match=f"field {field} is"):
+        _load(tmp_path, "t.jsonl", '{"type":"header","format":"mali-vdev-trace"}\n' + line + "\n")
