@@ -45,7 +45,7 @@ __all__ = [
     "PRE_POST_FRAME_SHADER_MODE", "AFBC_COMPRESSION_MODE",
     "TEXTURE_DIMENSIONS", "PLANE_TYPES", "CLUMP_ORDERINGS", "CLUMP_FORMATS", "FORMATS", "RGB_COMPONENT_ORDERS",
     "TEXTURE_DIMENSION", "PLANE_TYPE", "CLUMP_ORDERING", "CLUMP_FORMAT", "FORMAT", "RGB_COMPONENT_ORDER",
-    "PIXEL_FORMAT", "TEXTURE", "GENERIC_PLANE",
+    "PIXEL_FORMAT", "TEXTURE", "GENERIC_PLANE", "AFBC_PLANE", "AFBC_SUPERBLOCK_SIZES",
     "COMPUTE_SR", "FRAGMENT_SR",
     "DField", "Layout", "Descriptor",
     "SHADER_PROGRAM", "LOCAL_STORAGE", "RESOURCE", "BUFFER", "COMPUTE_SIZE_WORKGROUP",
@@ -499,6 +499,27 @@ GENERIC_PLANE = Layout("Generic Plane", 8, (
     f("Height", "7:16", 16, modifier="minus(1)", default=1),
 ))
 
+AFBC_SUPERBLOCK_SIZES = _table({0: "16x16", 1: "32x8", 2: "64x4"})
+
+AFBC_PLANE = Layout("AFBC Plane", 8, (
+    f("Type", "0:0", 4, DESCRIPTOR_TYPES, default="Plane"),
+    f("Plane type", "0:4", 4, PLANE_TYPES, default="AFBC"),
+    f("Superblock size", "0:8", 3, AFBC_SUPERBLOCK_SIZES),
+    f("YTR", "0:16", 1, "bool"),
+    f("Split block", "0:17", 1, "bool"),
+    f("Alpha hint", "0:18", 1, "bool"),
+    f("Tiled header", "0:19", 1, "bool"),
+    f("Prefetch", "0:20", 1, "bool"),
+    f("Compression mode", "0:26", 6, AFBC_COMPRESSION_MODES),
+    f("Size", "1:0", 32),
+    f("Pointer", "2:0", 64, "address"),
+    f("Header row stride", "4:0", 32),
+    f("Header slice size", "5:0", 32),
+    f("Header slice stride", "6:0", 32),
+    f("Width", "7:0", 16, modifier="minus(1)", default=1),
+    f("Height", "7:16", 16, modifier="minus(1)", default=1),
+))
+
 #: The WG_SIZE staging register (RUN_COMPUTE SR33).
 COMPUTE_SIZE_WORKGROUP = Layout("Compute size workgroup", 1, (
     f("Workgroup size X", 0, 10, modifier="minus(1)"),
@@ -650,7 +671,7 @@ AFBC_RGB_RENDER_TARGET = Layout("AFBC RGB Render Target", 16, _rt_common() + (
 LAYOUTS = MappingProxyType({lay.name: lay for lay in (
     SHADER_PROGRAM, LOCAL_STORAGE, RESOURCE, BUFFER, COMPUTE_SIZE_WORKGROUP, FRAMEBUFFER_POINTER,
     FRAMEBUFFER_PARAMETERS, CRC, ZS_TARGET, AFBC_ZS_TARGET, S_TARGET, AFBC_S_TARGET,
-    RGB_RENDER_TARGET, AFBC_RGB_RENDER_TARGET, PIXEL_FORMAT, TEXTURE, GENERIC_PLANE)})
+    RGB_RENDER_TARGET, AFBC_RGB_RENDER_TARGET, PIXEL_FORMAT, TEXTURE, GENERIC_PLANE, AFBC_PLANE)})
 
 # Framebuffer descriptor in memory (genxml aggregate "Framebuffer", then what the tag says):
 # Parameters (64 bytes) + Padding (64), the ZS CRC Extension (64) if flagged, then one

@@ -1407,8 +1407,15 @@ def _tex_fetch(ins):
             # out of range reads zero (not verified: Vulkan leaves it undefined)
             inside = pos[(x[pos] < s.width) & (y[pos] < s.height) & (layer[pos] < s.layers)]
             if inside.size:
-                va = texture.texel_addresses(s, x[inside], y[inside], layer[inside])
-                out[:, inside] = texture.unpack(s, t.mem.load(va, s.bpp))
+                try:
+                    if s.afbc:
+                        hdr = t.mem.load(texture.afbc_header_addresses(s, x[inside], y[inside], layer[inside]), 16)
+                        texels = texture.afbc_solid_texels(s, hdr)
+                    else:
+                        texels = t.mem.load(texture.texel_addresses(s, x[inside], y[inside], layer[inside]), s.bpp)
+                except texture.TextureError as e:
+                    raise ShaderFault(EXC_DATA_INVALID, int(h), f"TEX_FETCH: {e}") from None
+                out[:, inside] = texture.unpack(s, texels)
         for k, c in enumerate(comps):
             t.regs[dst + k, idx] = out[c]
     return f

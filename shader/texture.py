@@ -9,10 +9,15 @@ What TEX_FETCH needs, apart from the instruction itself (interp.py):
 - texel (x, y) of a plane: linear at pointer + y * row stride + x * Bpp; 16x16 u-interleaved
   (pan_tiling.c) at pointer + (y / 16) * row stride + (x / 16) * 256 * Bpp + i * Bpp, where the
   index i within the tile has bit 2k+1 = y_k and bit 2k = x_k ^ y_k (k = 0..3);
-- the Pixel Format's format code says what a texel's bytes mean (FORMAT_INFO below).
+- the Pixel Format's format code says what a texel's bytes mean (FORMAT_INFO below);
+- AFBC planes (16x16 superblocks, one 16-byte header each, rows of headers "Header row stride"
+  apart; with "Tiled header" 8x8 headers kept together, row-major within): only superblocks of
+  one solid colour are read, with the encoding fragment/afbc.py writes (subblock 0 of size 0;
+  the colour in header bytes 8-15, as stored, before any YTR transform: **not verified**
+  against hardware, the same convention as our writer). A compressed payload faults naming it.
 
-Anything else (AFBC and other plane types, mip levels past 0 of an array, formats not in the
-table, component orders other than RGBA) raises TextureError naming it.
+Anything else (other plane types, mip levels past 0 of an array, formats not in the table,
+component orders other than RGBA) raises TextureError naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mali_regs.descriptors import (
+    AFBC_PLANE,
+    AFBC_SUPERBLOCK_SIZES,
     CLUMP_ORDERING,
     DESCRIPTOR_TYPE,
     FORMATS,
@@ -73,8 +80,9 @@ class Surface:
     bits: int
     kind: str
     swizzle: tuple[int, ...]      # per output component: source channel 0-3, or 4 ("0") / 5 ("1")
-    tiled: bool
-    planes: tuple[tuple[int, int, int], ...]
+    tiled: bool                   # u-interleaved; for AFBC: tiled headers
+    planes: tuple[tuple[int, int, int], ...]   # (pointer, row stride, slice stride); AFBC: header row stride
+    afbc: bool = False
 
     @property
     def bpp(self) -> int:
@@ -118,22 +126,32 @@ def resolve(read, srt: int, handle: int) -> Surface:
     layers = tex.array_size
     if tex.levels > 1 and layers > 1:
         raise TextureError(f"Texture Levels={tex.levels} with Array size={layers}: plane order not implemented")
-    planes, tiled = [], None
+    planes, tiled, afbc = [], None, None
     for layer in range(layers):
-        p = GENERIC_PLANE.decode(read(tex.surfaces + DESCRIPTOR_SIZE * layer * tex.levels, DESCRIPTOR_SIZE))
-        if p.type != DESCRIPTOR_TYPE["Plane"] or p.plane_type != PLANE_TYPE["Generic"]:
+        raw = read(tex.surfaces + DESCRIPTOR_SIZE * layer * tex.levels, DESCRIPTOR_SIZE)
+        p = GENERIC_PLANE.decode(raw)
+        if p.type != DESCRIPTOR_TYPE["Plane"] or p.plane_type not in (PLANE_TYPE["Generic"], PLANE_TYPE["AFBC"]):
             raise TextureError(f"texture handle 0x{handle:x} layer {layer}: plane type "
                                f"{p.name('plane_type') or hex(p.plane_type)} not implemented: {p.text()}")
-        order = p.clump_ordering
-        if order not in (CLUMP_ORDERING["Linear"], CLUMP_ORDERING["Tiled U-Interleaved"]):
-            raise TextureError(f"Generic Plane Clump ordering={order:#x} is reserved")
-        t = order == CLUMP_ORDERING["Tiled U-Interleaved"]
-        if tiled is not None and t != tiled:
-            raise TextureError("planes of one texture with different clump orderings")
-        tiled = t
-        planes.append((p.pointer, p.row_stride, p.slice_stride))
+        if p.plane_type == PLANE_TYPE["AFBC"]:
+            p = AFBC_PLANE.decode(raw)
+            if p.superblock_size != 0 or p.split_block:
+                raise TextureError(f"AFBC Plane Superblock size="
+                                   f"{AFBC_SUPERBLOCK_SIZES.get(p.superblock_size, hex(p.superblock_size))}"
+                                   f"{', Split block' if p.split_block else ''} not implemented")
+            is_afbc, t, plane = True, p.tiled_header, (p.pointer, p.header_row_stride, p.header_slice_stride)
+        else:
+            order = p.clump_ordering
+            if order not in (CLUMP_ORDERING["Linear"], CLUMP_ORDERING["Tiled U-Interleaved"]):
+                raise TextureError(f"Generic Plane Clump ordering={order:#x} is reserved")
+            is_afbc, t, plane = False, order == CLUMP_ORDERING["Tiled U-Interleaved"], (p.pointer, p.row_stride,
+                                                                                       p.slice_stride)
+        if (tiled is not None and t != tiled) or (afbc is not None and is_afbc != afbc):
+            raise TextureError("planes of one texture laid out differently")
+        tiled, afbc = t, is_afbc
+        planes.append(plane)
     return Surface(handle, tex.width, tex.height, layers, tex.depth, fmt, channels, bits, kind, swizzle,
-                   bool(tiled), tuple(planes))
+                   bool(tiled), tuple(planes), bool(afbc))
 
 
 def texel_addresses(s: Surface, x: np.ndarray, y: np.ndarray, layer: np.ndarray) -> np.ndarray:
@@ -147,6 +165,30 @@ def texel_addresses(s: Surface, x: np.ndarray, y: np.ndarray, layer: np.ndarray)
     t = np.uint64(TILE)
     within = u_interleave_index(x.astype(np.int64) & 15, y.astype(np.int64) & 15).astype(np.uint64)
     return base + (ys // t) * stride + (xs // t) * (t * t * bpp) + within * bpp
+
+
+AFBC_HEADER, AFBC_HEADER_TILE = 16, 8
+
+
+def afbc_header_addresses(s: Surface, x: np.ndarray, y: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    base = np.array([p[0] for p in s.planes], np.uint64)[layer]
+    stride = np.array([p[1] for p in s.planes], np.uint64)[layer]
+    sx, sy = (x // TILE).astype(np.uint64), (y // TILE).astype(np.uint64)
+    h, n = np.uint64(AFBC_HEADER), np.uint64(AFBC_HEADER_TILE)
+    if not s.tiled:
+        return base + sy * stride + sx * h
+    return base + (sy // n) * stride + (sx // n) * (n * n * h) + ((sy % n) * n + sx % n) * h
+
+
+def afbc_solid_texels(s: Surface, headers: np.ndarray) -> np.ndarray:
+    """Headers (n, 16) -> texel bytes (n, Bpp) of solid-colour superblocks."""
+    sub0 = headers[:, 4] & 0x3F                      # subblock 0's size: bits 32-37
+    if (sub0 != 0).any():
+        raise TextureError(f"AFBC superblock with a compressed payload (subblock 0 size {int(sub0[sub0 != 0][0])}) "
+                           "not implemented")
+    if s.bpp > 8:
+        raise TextureError(f"AFBC solid colour of {s.bpp} bytes")
+    return np.ascontiguousarray(headers[:, 8:8 + s.bpp])
 
 
 def unpack(s: Surface, data: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mali_regs.descriptors import GENERIC_PLANE, RESOURCE, TEXTURE
+from mali_regs.descriptors import AFBC_PLANE, GENERIC_PLANE, RESOURCE, TEXTURE
 from shader import isa
 from shader.interp import ShaderFault
 from tests.unit.shader_harness import BASE, FlatAspace, dispatch, hi, lo
@@ -153,10 +153,61 @@ def test_unorm_texels_read_as_floats(images):
     assert (out == images[0].astype(np.float32) / np.float32(255)).all()
 
 
-def test_afbc_plane_faults_naming_it(images):
+def afbc_texture(a: FlatAspace, colours: np.ndarray, tiled_headers: bool, split: bool = False,
+                 payload: bool = False) -> int:
+    """A one-layer AFBC texture of solid superblocks: colours[sy, sx] (4 bytes) in header bytes
+    8-15 with subblock 0 size 0 (the convention fragment/afbc.py writes); headers row-major,
+    or in 8x8 tiles of row-major headers. `payload`: one header claims a compressed subblock."""
+    ny, nx, _ = colours.shape
+    row = (-(-nx // 8) * 8 * 8 * 16) if tiled_headers else nx * 16
+    for sy in range(ny):
+        for sx in range(nx):
+            if tiled_headers:
+                off = (sy // 8) * row + (sx // 8) * 1024 + ((sy % 8) * 8 + sx % 8) * 16
+            else:
+                off = sy * row + sx * 16
+            header = bytearray(16)
+            header[8:12] = colours[sy, sx].tobytes()
+            if payload and (sx, sy) == (1, 1):
+                header[4] = 5
+            a.write(IMG + off, bytes(header))
+    plane = AFBC_PLANE.encode(superblock_size="16x16", tiled_header=tiled_headers, split_block=split,
+                              compression_mode="R8G8B8A8", pointer=IMG, header_row_stride=row,
+                              width=16 * nx, height=16 * ny)
+    a.write(PLANES, plane)
+    a.write(DESCS + 32, TEXTURE.encode(dimension="2D", format=RGBA8UI << 12 | RGBA, width=16 * nx - 3,
+                                       height=16 * ny - 5, swizzle=IDENTITY, surfaces=PLANES))
+    a.write(SRT + 16 * 2, RESOURCE.encode(address=DESCS, size=64))
+    return 2 << 27 | 1 << 16
+
+
+@pytest.mark.parametrize("tiled_headers", [False, True], ids=["row-major", "tiled-headers"])
+def test_afbc_solid_superblocks_read_back(tiled_headers):
+    colours = np.random.default_rng(5).integers(0, 256, (3, 10, 4), dtype=np.uint8)   # 160x48 - (3, 5)
     a = FlatAspace()
-    handle = texture(a, images, RGBA8UI, True, plane_type=6)
-    with pytest.raises(ShaderFault, match="plane type AFBC not implemented"):
+    handle = afbc_texture(a, colours, tiled_headers)
+    w, h = 16 * 10 - 3, 16 * 3 - 5
+    out = np.frombuffer(copy(a, handle, (0, 0, 0, w, h, 1)), np.uint8).reshape(h, w, 4)
+    ys, xs = np.mgrid[0:h, 0:w]
+    assert (out == colours[ys // 16, xs // 16]).all()
+
+
+def test_afbc_compressed_payload_and_split_blocks_fault_naming_them():
+    colours = np.zeros((2, 2, 4), np.uint8)
+    a = FlatAspace()
+    handle = afbc_texture(a, colours, False, payload=True)
+    with pytest.raises(ShaderFault, match="AFBC superblock with a compressed payload"):
+        copy(a, handle, (0, 0, 0, 29, 27, 1))
+    a = FlatAspace()
+    handle = afbc_texture(a, colours, False, split=True)
+    with pytest.raises(ShaderFault, match="Split block not implemented"):
+        copy(a, handle, (0, 0, 0, 16, 16, 1))
+
+
+def test_other_plane_types_fault_naming_them(images):
+    a = FlatAspace()
+    handle = texture(a, images, RGBA8UI, True, plane_type=10)         # AFRC
+    with pytest.raises(ShaderFault, match="plane type AFRC not implemented"):
         copy(a, handle, (0, 0, 0, 16, 16, 1))
 
 
