@@ -43,6 +43,9 @@ __all__ = [
     "DESCRIPTOR_TYPE", "SHADER_STAGE", "BUFFER_TYPE", "REGISTER_ALLOCATION", "BLOCK_FORMAT", "WRITEBACK_MODE",
     "MSAA", "COLOR_BUFFER_INTERNAL_FORMAT", "COLOR_FORMAT", "Z_INTERNAL_FORMAT", "ZS_FORMAT", "S_FORMAT",
     "PRE_POST_FRAME_SHADER_MODE", "AFBC_COMPRESSION_MODE",
+    "TEXTURE_DIMENSIONS", "PLANE_TYPES", "CLUMP_ORDERINGS", "CLUMP_FORMATS", "FORMATS", "RGB_COMPONENT_ORDERS",
+    "TEXTURE_DIMENSION", "PLANE_TYPE", "CLUMP_ORDERING", "CLUMP_FORMAT", "FORMAT", "RGB_COMPONENT_ORDER",
+    "PIXEL_FORMAT", "TEXTURE", "GENERIC_PLANE", "AFBC_PLANE", "AFBC_SUPERBLOCK_SIZES",
     "COMPUTE_SR", "FRAGMENT_SR",
     "DField", "Layout", "Descriptor",
     "SHADER_PROGRAM", "LOCAL_STORAGE", "RESOURCE", "BUFFER", "COMPUTE_SIZE_WORKGROUP",
@@ -100,6 +103,26 @@ AFBC_COMPRESSION_MODES = _table({
 TILE_RENDER_ORDERS = _table({0: "Z Order", 1: "Horizontal", 2: "Vertical", 5: "Reverse horizontal",
                              6: "Reverse vertical"})
 TASK_AXES = _table({0: "X", 1: "Y", 2: "Z"})
+TEXTURE_DIMENSIONS = _table({0: "Cube", 1: "1D", 2: "2D", 3: "3D", 4: "2D Image Crop"})
+PLANE_TYPES = _table({0: "Null", 1: "Generic", 4: "ASTC 2D", 5: "ASTC 3D", 6: "AFBC", 8: "Chroma 2p", 10: "AFRC",
+                      11: "AFRC Chroma 2p"})
+CLUMP_ORDERINGS = _table({1: "Tiled U-Interleaved", 2: "Linear"})
+#: "Clump Format": the raw and depth/stencil ones (compressed and YUV values are not declared)
+CLUMP_FORMATS = _table({0: "RAW8", 1: "RAW16", 2: "RAW32", 3: "RAW64", 4: "RAW128", 8: "RAW24", 9: "RAW48",
+                        10: "RAW96", 16: "D32X32", 17: "X32D32", 18: "X32S8X24", 19: "X24S8X32", 20: "X24S8",
+                        21: "S8X24", 22: "S8", 24: "L4A4", 25: "L8A8", 26: "A8"})
+#: "Format" (the 8-bit format code of a Pixel Format): the plain colour formats only
+FORMATS = _table({
+    131: "R8UI", 132: "R16UI", 133: "R32UI", 139: "RG8UI", 140: "RG16UI", 141: "RG32UI", 147: "RGB8UI",
+    148: "RGB16UI", 149: "RGB32UI", 155: "RGBA8UI", 156: "RGBA16UI", 157: "RGBA32UI",
+    163: "R8 UNORM", 164: "R16 UNORM", 167: "R32F", 171: "RG8 UNORM", 172: "RG16 UNORM", 175: "RG32F",
+    179: "RGB8 UNORM", 180: "RGB16 UNORM", 183: "RGB32F", 187: "RGBA8 UNORM", 188: "RGBA16 UNORM",
+    191: "RGBA32F", 195: "R8I", 196: "R16I", 197: "R32I", 203: "RG8I", 204: "RG16I", 205: "RG32I",
+    211: "RGB8I", 212: "RGB16I", 213: "RGB32I", 219: "RGBA8I", 220: "RGBA16I", 221: "RGBA32I",
+    199: "R16F", 207: "RG16F", 215: "RGB16F", 223: "RGBA16F"})
+RGB_COMPONENT_ORDERS = _table({0: "RGBA", 2: "GRBA", 4: "BGRA", 8: "ARGB", 10: "AGRB", 12: "ABGR", 16: "RGB1",
+                               18: "GRB1", 20: "BGR1", 24: "1RGB", 26: "1GRB", 28: "1BGR", 226: "RRRR",
+                               227: "RRR1", 228: "RRRA", 229: "000A", 230: "0001", 231: "0000"})
 #: "Channel", the 3-bit elements of a "Component Swizzle" (R first, in bits 0-2)
 CHANNELS = _table({0: "R", 1: "G", 2: "B", 3: "A", 4: "0", 5: "1"})
 
@@ -116,6 +139,12 @@ Z_INTERNAL_FORMAT = by_name(Z_INTERNAL_FORMATS)
 ZS_FORMAT = by_name(ZS_FORMATS)
 S_FORMAT = by_name(S_FORMATS)
 PRE_POST_FRAME_SHADER_MODE = by_name(PRE_POST_FRAME_SHADER_MODES)
+TEXTURE_DIMENSION = by_name(TEXTURE_DIMENSIONS)
+PLANE_TYPE = by_name(PLANE_TYPES)
+CLUMP_ORDERING = by_name(CLUMP_ORDERINGS)
+CLUMP_FORMAT = by_name(CLUMP_FORMATS)
+FORMAT = by_name(FORMATS)
+RGB_COMPONENT_ORDER = by_name(RGB_COMPONENT_ORDERS)
 AFBC_COMPRESSION_MODE = by_name(AFBC_COMPRESSION_MODES)
 
 #: Staging registers of RUN_COMPUTE / RUN_FRAGMENT (genxml "COMPUTE SR", "FRAGMENT SR").
@@ -427,6 +456,70 @@ BUFFER = Layout("Buffer", 8, (
     f("Conversion", "7:0", 32, "hex"),                          # texel buffers, not read by HW
 ))
 
+#: genxml type "Pixel Format" (22 bits, as in Texture.Format): not a struct in v10.xml; the split is
+#: Mesa's pan_format.h MALI_PACK_FMT for v7+ (component order in bits 0-7, format code in 12-19, sRGB 20).
+PIXEL_FORMAT = Layout("Pixel Format", 1, (
+    f("Component order", 0, 8, RGB_COMPONENT_ORDERS),
+    f("Format", 12, 8, FORMATS),
+    f("sRGB", 20, 1, "bool"),
+    f("Big endian", 21, 1, "bool"),
+))
+
+TEXTURE = Layout("Texture", 8, (
+    f("Type", "0:0", 4, DESCRIPTOR_TYPES, default="Texture"),
+    f("Dimension", "0:4", 3, TEXTURE_DIMENSIONS),
+    f("Sample corner position", "0:8", 1, "bool"),
+    f("Normalize coordinates", "0:9", 1, "bool"),
+    f("Format", "0:10", 22, "hex"),                             # a Pixel Format (PIXEL_FORMAT)
+    f("Width", "1:0", 16, modifier="minus(1)"),
+    f("Height", "1:16", 16, modifier="minus(1)"),
+    f("Swizzle", "2:0", 12, "swizzle"),
+    f("Texel interleave", "2:12", 1, "bool"),
+    f("Levels", "2:16", 5, modifier="minus(1)", default=1),
+    f("Minimum level", "2:24", 5),
+    f("Minimum LOD", "3:0", 13),                                # ulod
+    f("Sample count", "3:13", 3, modifier="log2", default=1),
+    f("Maximum LOD", "3:16", 13),
+    f("Surfaces", "4:0", 64, "address"),                        # the Plane descriptors
+    f("Array size", "6:0", 16, modifier="minus(1)", default=1),
+    f("Depth", "7:0", 16, modifier="minus(1)", default=1),
+))
+
+#: "Generic Plane" (a Texture's surfaces; other plane types share Type / Plane type)
+GENERIC_PLANE = Layout("Generic Plane", 8, (
+    f("Type", "0:0", 4, DESCRIPTOR_TYPES, default="Plane"),
+    f("Plane type", "0:4", 4, PLANE_TYPES, default="Generic"),
+    f("Clump ordering", "0:8", 4, CLUMP_ORDERINGS),
+    f("Clump format", "0:24", 8, CLUMP_FORMATS),
+    f("Size", "1:0", 32),
+    f("Pointer", "2:0", 64, "address"),
+    f("Row stride", "4:0", 32),
+    f("Slice stride", "6:0", 32),
+    f("Width", "7:0", 16, modifier="minus(1)", default=1),
+    f("Height", "7:16", 16, modifier="minus(1)", default=1),
+))
+
+AFBC_SUPERBLOCK_SIZES = _table({0: "16x16", 1: "32x8", 2: "64x4"})
+
+AFBC_PLANE = Layout("AFBC Plane", 8, (
+    f("Type", "0:0", 4, DESCRIPTOR_TYPES, default="Plane"),
+    f("Plane type", "0:4", 4, PLANE_TYPES, default="AFBC"),
+    f("Superblock size", "0:8", 3, AFBC_SUPERBLOCK_SIZES),
+    f("YTR", "0:16", 1, "bool"),
+    f("Split block", "0:17", 1, "bool"),
+    f("Alpha hint", "0:18", 1, "bool"),
+    f("Tiled header", "0:19", 1, "bool"),
+    f("Prefetch", "0:20", 1, "bool"),
+    f("Compression mode", "0:26", 6, AFBC_COMPRESSION_MODES),
+    f("Size", "1:0", 32),
+    f("Pointer", "2:0", 64, "address"),
+    f("Header row stride", "4:0", 32),
+    f("Header slice size", "5:0", 32),
+    f("Header slice stride", "6:0", 32),
+    f("Width", "7:0", 16, modifier="minus(1)", default=1),
+    f("Height", "7:16", 16, modifier="minus(1)", default=1),
+))
+
 #: The WG_SIZE staging register (RUN_COMPUTE SR33).
 COMPUTE_SIZE_WORKGROUP = Layout("Compute size workgroup", 1, (
     f("Workgroup size X", 0, 10, modifier="minus(1)"),
@@ -578,7 +671,7 @@ AFBC_RGB_RENDER_TARGET = Layout("AFBC RGB Render Target", 16, _rt_common() + (
 LAYOUTS = MappingProxyType({lay.name: lay for lay in (
     SHADER_PROGRAM, LOCAL_STORAGE, RESOURCE, BUFFER, COMPUTE_SIZE_WORKGROUP, FRAMEBUFFER_POINTER,
     FRAMEBUFFER_PARAMETERS, CRC, ZS_TARGET, AFBC_ZS_TARGET, S_TARGET, AFBC_S_TARGET,
-    RGB_RENDER_TARGET, AFBC_RGB_RENDER_TARGET)})
+    RGB_RENDER_TARGET, AFBC_RGB_RENDER_TARGET, PIXEL_FORMAT, TEXTURE, GENERIC_PLANE, AFBC_PLANE)})
 
 # Framebuffer descriptor in memory (genxml aggregate "Framebuffer", then what the tag says):
 # Parameters (64 bytes) + Padding (64), the ZS CRC Extension (64) if flagged, then one

@@ -55,7 +55,9 @@ _SPECS = {
     "register_format": "auto - f32 f16 s32 s16 u32 u16",
     "write_mask": "- r g rg b rb gb rgb a ra ga rga ba rba gba rgba*",
     "fetch_component": "gather4_r gather4_g gather4_b gather4_a",
-    "register_type": "- f u s",
+    # 0 is reserved in ISA.xml, yet Mesa 26.2.6 packs it into every TEX_FETCH (f32 and u32 alike;
+    # tests/unit/data/mesa-vk-meta-copy-image-to-buffer.txt); its disassembler prints ".reserved"
+    "register_type": "reserved f u s",
     "register_width": "16 32",
     "varying_texture_register_width": "16 32 16.32 32.32",
     "vector_size": "none* v2 v3 v4",

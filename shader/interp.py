@@ -23,7 +23,7 @@ from mali_base.pagetable import ACCESS_EXECUTE
 from mali_regs.descriptors import BUFFER, RESOURCE
 from mali_regs.enums import EXCEPTION
 
-from . import isa
+from . import isa, texture
 from .enums import IMMEDIATES
 from .memory import LaneMemory, MisalignedAtomic
 
@@ -1345,4 +1345,77 @@ def _atom(ins):
             t.regs[ret[0], idx] = (old & U64(0xFFFFFFFF)).astype(U32)
             if nregs == 2:
                 t.regs[ret[0] + 1, idx] = (old >> U64(32)).astype(U32)
+    return f
+
+
+# -- textures (TEX_FETCH) -----------------------------------------------------------------------------
+# Staging registers read, compacted in this order (bifrost_compile.c valhall_tex_sreg): x, y (2D), the
+# array index (.array_enable); the texel offset / sample / LOD word and the others are not modelled.
+
+def _surface(t, handle: int) -> texture.Surface:
+    key = ("texture", handle)
+    s = t.resources.get(key)
+    if s is None:
+        try:
+            s = texture.resolve(t.mem.aspace.read, int(t.special((1, 7))), handle)
+        except texture.TextureError as e:
+            raise ShaderFault(EXC_DATA_INVALID, handle, f"TEX_FETCH: {e}") from None
+        t.resources[key] = s
+    return s
+
+
+@impl("TEX_FETCH")
+def _tex_fetch(ins):
+    if ins.mod("register_width") != "32":
+        raise Unsupported(f"register width .{ins.mod('register_width')}")
+    if ins.mod("texel_offset"):
+        raise Unsupported(".texel_offset")
+    dims = {"1d": 1, "2d": 2}.get(ins.mod("dimension"))
+    if dims is None:
+        raise Unsupported(f".{ins.mod('dimension')}")
+    (dst, nwrite, _, _), (src, nread, _, _) = ins.staging
+    array = bool(ins.mod("array_enable"))
+    if nread != dims + array:
+        raise Unsupported(f"{nread} coordinate staging registers for .{ins.mod('dimension')}"
+                          f"{'.array_enable' if array else ''} (LOD / offset / sample words)")
+    mask = ins.mod("write_mask")
+    comps = [i for i, c in enumerate("rgba") if c in mask]
+    if len(comps) != nwrite or dst + nwrite > 64 or src + nread > 64:
+        raise Unsupported(f"write mask .{mask} with {nwrite} staging registers")
+    rtype = ins.mod("register_type")
+    image = _read64(ins.srcs[0])
+
+    def f(t, m):
+        idx = _lanes(t, m)
+        if not idx.size:
+            return
+        img = np.broadcast_to(image(t), (t.n,))[idx]
+        if (img >> U64(32)).any():
+            raise ShaderFault(EXC_DATA_INVALID, int(img[0] >> U64(32)), "TEX_FETCH: image source high word "
+                                                                         f"0x{int(img[0] >> U64(32)):x} not implemented")
+        handles = (img & U64(0xFFFFFFFF)).astype(np.int64)
+        x = t.regs[src, idx].astype(np.int64)
+        y = t.regs[src + 1, idx].astype(np.int64) if dims == 2 else np.zeros_like(x)
+        layer = t.regs[src + dims, idx].astype(np.int64) if array else np.zeros_like(x)
+        out = np.zeros((4, idx.size), U32)
+        for h in np.unique(handles):
+            s = _surface(t, int(h))
+            if rtype != "reserved" and texture.KIND_TYPE[s.kind] != rtype:
+                raise ShaderFault(EXC_DATA_INVALID, int(h), f"TEX_FETCH: register type .{rtype} for a {s.format} "
+                                                            "texture not implemented")
+            pos = np.nonzero(handles == h)[0]
+            # out of range reads zero (not verified: Vulkan leaves it undefined)
+            inside = pos[(x[pos] < s.width) & (y[pos] < s.height) & (layer[pos] < s.layers)]
+            if inside.size:
+                try:
+                    if s.afbc:
+                        hdr = t.mem.load(texture.afbc_header_addresses(s, x[inside], y[inside], layer[inside]), 16)
+                        texels = texture.afbc_solid_texels(s, hdr)
+                    else:
+                        texels = t.mem.load(texture.texel_addresses(s, x[inside], y[inside], layer[inside]), s.bpp)
+                except texture.TextureError as e:
+                    raise ShaderFault(EXC_DATA_INVALID, int(h), f"TEX_FETCH: {e}") from None
+                out[:, inside] = texture.unpack(s, texels)
+        for k, c in enumerate(comps):
+            t.regs[dst + k, idx] = out[c]
     return f

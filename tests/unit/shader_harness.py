@@ -72,7 +72,7 @@ PRELOAD_ALL = 0xFF << 7  # r55..r62
 
 
 def dispatch(asm: str | bytes, fau: list[int], wg=(64, 1, 1), groups=(1, 1, 1), wls=None, preload=PRELOAD_ALL,
-             aspace=None, max_lanes=1024, budget=1 << 30, ftz=0):
+             aspace=None, max_lanes=1024, budget=1 << 30, ftz=0, srt=0):
     """Assemble `asm` (or take code bytes), lay out SPD/TSD/FAU, run the whole dispatch;
     returns (aspace, job)."""
     a = aspace or FlatAspace()
@@ -83,7 +83,7 @@ def dispatch(asm: str | bytes, fau: list[int], wg=(64, 1, 1), groups=(1, 1, 1), 
     words += bytes(-len(words) % 8)
     a.write(FAU, words)
     wg_size = (wg[0] - 1) | (wg[1] - 1) << 10 | (wg[2] - 1) << 20
-    args = ComputeArgs(0, FAU | (len(words) // 8) << 56, SPD, TSD, wg_size, (0, 0, 0), groups)
+    args = ComputeArgs(srt, FAU | (len(words) // 8) << 56, SPD, TSD, wg_size, (0, 0, 0), groups)
     job = ComputeJob(a, args, max_lanes)
     steps = 0
     while not job.step(256):

@@ -165,13 +165,13 @@ def test_an_invalid_word_after_the_end_is_only_a_fault_if_it_runs():
     from shader import isa
     from tests.unit.shader_harness import CODE, FlatAspace
     a = FlatAspace()
-    a.write(CODE + 16, (0x0125000000000000).to_bytes(8, "little"))  # TEX_FETCH, reserved register type
+    a.write(CODE + 16, (0x0125000000000000).to_bytes(8, "little"))  # TEX_FETCH, reserved write mask 0
     a2, _ = dispatch("SHADDX.u64 r0, u0, r60.w0, shift:0x2\nSTORE.i32.slot0.end @r60, r0, offset:0", PTR, aspace=a)
     assert (a2.u32(OUT, 64) == np.arange(64)).all()
     with pytest.raises(isa.InvalidEncoding):
         isa.decode(0x0125000000000000)
     a.write(CODE + 8, (0x0125000000000000).to_bytes(8, "little"))
-    with pytest.raises(ShaderFault, match="reserved register_type value 0"):
+    with pytest.raises(ShaderFault, match="reserved write_mask value 0"):
         dispatch("NOP", PTR, aspace=a)  # runs into it
 
 
