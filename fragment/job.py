@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from mali_regs import descriptors as D
 
-from . import afbc, fbd, layouts, pixels
+from . import afbc, fbd, frame_shader, layouts, pixels
 from .fault import FragmentFault, not_emulated
 from .layouts import Rect
 
@@ -92,6 +92,12 @@ def run_fragment(aspace, job: FragmentJob) -> fbd.Framebuffer:
     plan = _plan(fb)
     if rect.empty or not plan:
         return fb
+    for i, attr in enumerate(fbd.PRE_FRAME_SHADERS):
+        if p.name(attr) == "Always":
+            n = frame_shader.run(aspace, fb, i, rect)
+            if n:
+                raise not_emulated(f"Pre Frame {i}: the frame shader wrote {n} pixels (writing a frame "
+                                   "shader's output back)", n)
     total = sum(_bytes(w, rect) for w in plan)
     if total > MAX_BYTES:
         raise FragmentFault(f"the pass would write {total >> 20} MiB over {rect}: more than this model's "
