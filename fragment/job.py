@@ -27,6 +27,8 @@ from .layouts import Rect
 #: A 4096x4096 RGBA8 target plus its depth (about 1.5 s of writing here, under the device
 #: lock); a model bound, reported as such: bigger passes would need the job split in slices.
 MAX_BYTES = 128 << 20
+#: pixels a frame shader runs on per pass (2048x2048: seconds of shader core time under the lock)
+MAX_FRAME_SHADER_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ def run_fragment(aspace, job: FragmentJob) -> fbd.Framebuffer:
         return fb
     for i, attr in enumerate(fbd.PRE_FRAME_SHADERS):
         if p.name(attr) == "Always":
+            area = (rect.x1 - rect.x0) * (rect.y1 - rect.y0)
+            if area > MAX_FRAME_SHADER_PIXELS:
+                raise FragmentFault(f"Pre Frame {i}: a frame shader over {area} pixels: more than this model's "
+                                    f"bound of {MAX_FRAME_SHADER_PIXELS} per RUN_FRAGMENT", area)
             n = frame_shader.run(aspace, fb, i, rect)
             if n:
                 raise not_emulated(f"Pre Frame {i}: the frame shader wrote {n} pixels (writing a frame "

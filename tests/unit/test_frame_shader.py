@@ -80,3 +80,13 @@ def test_a_texture_past_its_table_faults_naming_it(booted, caplog):
     assert _fatal(g)[0] == 0x58
     assert any("Pre Frame 0 DCD: shader core: TEX_FETCH" in r.getMessage() and "past" in r.getMessage()
                for r in caplog.records)
+
+
+def test_a_frame_shader_over_a_huge_pass_is_refused_before_it_runs(booted, caplog):
+    gpu, d, g = setup(booted)
+    desc, tag = fbd(4096, 2048, [color_rt(FB_VA, 4 * 4096, CLEAR)], pre_frame_0="Always",
+                    frame_shader_dcds=0x7000_0000)         # unmapped: never read
+    with caplog.at_level(logging.WARNING, logger="mali"):
+        run_pass(gpu, g, desc, tag, 4096, 2048)
+    assert _fatal(g)[0] == 0x58
+    assert any("a frame shader over 8388608 pixels" in r.getMessage() for r in caplog.records)
