@@ -5,8 +5,8 @@ bytes), padding (64), the ZS CRC Extension (64) when "Has ZS CRC Extension" says
 one Render Target (64) per RT.  SR40's low 6 bits are the "Framebuffer pointer" tag; the
 descriptor itself is 64-byte aligned.
 
-`check()` refuses, naming the field, what needs more than a clear pass: frame shaders (they
-run on the shader core), multisampling, YUV and AFRC targets, reserved enum values.  CRC
+`check()` refuses, naming the field, what needs more than a clear pass: frame shaders other
+than Pre Frame "Always" (frame_shader.py runs those), multisampling, YUV and AFRC targets, reserved enum values.  CRC
 fields are accepted and no CRC buffer is written: only the GPU reads CRCs (to skip writing
 back tiles that did not change), and this model always writes back.
 """
@@ -65,6 +65,7 @@ def _refuse_reserved(where: str, desc: D.Descriptor) -> None:
 
 
 _FRAME_SHADERS = ("pre_frame_0", "pre_frame_1", "post_frame")
+PRE_FRAME_SHADERS = ("pre_frame_0", "pre_frame_1")
 
 
 def check(fb: Framebuffer) -> None:
@@ -72,7 +73,7 @@ def check(fb: Framebuffer) -> None:
     _refuse_reserved("Framebuffer Parameters", p)
     for attr in _FRAME_SHADERS:
         mode = p.name(attr)
-        if mode != "Never":
+        if mode != "Never" and not (attr in PRE_FRAME_SHADERS and mode == "Always"):   # run by frame_shader.py
             name = p.layout.field(attr).name
             raise not_emulated(f"Framebuffer Parameters: {name}={mode} (a frame shader at "
                                f"0x{p.frame_shader_dcds:x} needs the shader core)", p.raw & 0xFFFFFFFF)

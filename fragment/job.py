@@ -20,13 +20,15 @@ from dataclasses import dataclass
 
 from mali_regs import descriptors as D
 
-from . import afbc, fbd, layouts, pixels
+from . import afbc, fbd, frame_shader, layouts, pixels
 from .fault import FragmentFault, not_emulated
 from .layouts import Rect
 
 #: A 4096x4096 RGBA8 target plus its depth (about 1.5 s of writing here, under the device
 #: lock); a model bound, reported as such: bigger passes would need the job split in slices.
 MAX_BYTES = 128 << 20
+#: pixels a frame shader runs on per pass (2048x2048: seconds of shader core time under the lock)
+MAX_FRAME_SHADER_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,16 @@ def run_fragment(aspace, job: FragmentJob) -> fbd.Framebuffer:
     plan = _plan(fb)
     if rect.empty or not plan:
         return fb
+    for i, attr in enumerate(fbd.PRE_FRAME_SHADERS):
+        if p.name(attr) == "Always":
+            area = (rect.x1 - rect.x0) * (rect.y1 - rect.y0)
+            if area > MAX_FRAME_SHADER_PIXELS:
+                raise FragmentFault(f"Pre Frame {i}: a frame shader over {area} pixels: more than this model's "
+                                    f"bound of {MAX_FRAME_SHADER_PIXELS} per RUN_FRAGMENT", area)
+            n = frame_shader.run(aspace, fb, i, rect)
+            if n:
+                raise not_emulated(f"Pre Frame {i}: the frame shader wrote {n} pixels (writing a frame "
+                                   "shader's output back)", n)
     total = sum(_bytes(w, rect) for w in plan)
     if total > MAX_BYTES:
         raise FragmentFault(f"the pass would write {total >> 20} MiB over {rect}: more than this model's "

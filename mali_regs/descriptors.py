@@ -46,6 +46,7 @@ __all__ = [
     "TEXTURE_DIMENSIONS", "PLANE_TYPES", "CLUMP_ORDERINGS", "CLUMP_FORMATS", "FORMATS", "RGB_COMPONENT_ORDERS",
     "TEXTURE_DIMENSION", "PLANE_TYPE", "CLUMP_ORDERING", "CLUMP_FORMAT", "FORMAT", "RGB_COMPONENT_ORDER",
     "PIXEL_FORMAT", "TEXTURE", "GENERIC_PLANE", "AFBC_PLANE", "AFBC_SUPERBLOCK_SIZES",
+    "BLEND_MODES", "BLEND_OPERANDS_A", "BLEND_OPERANDS_B", "BLEND_OPERANDS_C", "BLEND", "DRAW", "DRAW_SIZE",
     "COMPUTE_SR", "FRAGMENT_SR",
     "DField", "Layout", "Descriptor",
     "SHADER_PROGRAM", "LOCAL_STORAGE", "RESOURCE", "BUFFER", "COMPUTE_SIZE_WORKGROUP",
@@ -520,6 +521,60 @@ AFBC_PLANE = Layout("AFBC Plane", 8, (
     f("Height", "7:16", 16, modifier="minus(1)", default=1),
 ))
 
+BLEND_MODES = _table({0: "Shader", 1: "Opaque", 2: "Fixed-Function", 3: "Off"})
+BLEND_OPERANDS_A = _table({1: "Zero", 2: "Src", 3: "Dest"})
+BLEND_OPERANDS_B = _table({0: "Src Minus Dest", 1: "Src Plus Dest", 2: "Src", 3: "Dest"})
+BLEND_OPERANDS_C = _table({1: "Zero", 2: "Src", 3: "Dest", 4: "Src x 2", 5: "Src Alpha", 6: "Dest Alpha",
+                           7: "Constant"})
+
+
+def _blend_function(prefix: str, bit: int) -> tuple[DField, ...]:   # struct "Blend Function" in "Blend Equation"
+    return (f(f"Equation {prefix} A", 32 + bit, 2, BLEND_OPERANDS_A),
+            f(f"Equation {prefix} Negate A", 32 + bit + 3, 1, "bool"),
+            f(f"Equation {prefix} B", 32 + bit + 4, 2, BLEND_OPERANDS_B),
+            f(f"Equation {prefix} Negate B", 32 + bit + 7, 1, "bool"),
+            f(f"Equation {prefix} C", 32 + bit + 8, 3, BLEND_OPERANDS_C),
+            f(f"Equation {prefix} Invert C", 32 + bit + 11, 1, "bool"))
+
+
+#: "Blend" (one per render target, the Draw's Blend array); Internal is the "Internal Blend" union
+BLEND = Layout("Blend", 4, (
+    f("Load Destination", "0:0", 1, "bool"),
+    f("Alpha To One", "0:8", 1, "bool"),
+    f("Enable", "0:9", 1, "bool", default=True),
+    f("sRGB", "0:10", 1, "bool"),
+    f("Round to FB precision", "0:11", 1, "bool"),
+    f("Blend Constant", "0:16", 16),
+) + _blend_function("RGB", 0) + _blend_function("Alpha", 12) + (
+    f("Equation Color Mask", "1:28", 4),
+    f("Internal Mode", "2:0", 2, BLEND_MODES),
+    f("Internal Fixed-Function Num Comps", "2:3", 2, modifier="minus(1)", default=1),
+    f("Internal Fixed-Function RT", "2:16", 4),
+    f("Internal Fixed-Function Conversion", "3:0", 32, "hex"),   # "Internal Conversion"
+    f("Internal Shader PC", "3:4", 28, modifier="shr(4)"),
+))
+
+#: "Draw" (a DCD; 128 bytes): the fields a frame shader needs, "Shader" (struct "Shader
+#: Environment") flattened at word 16
+DRAW = Layout("Draw", 32, (
+    f("Flags 0", "0:0", 32, "hex"),
+    f("Flags 1 Sample mask", "1:0", 16),
+    f("Flags 1 Render target mask", "1:16", 8, "hex"),
+    f("Flags 2 Read mask", "5:0", 12, "hex"),
+    f("Flags 2 Write mask", "5:12", 12, "hex"),
+    f("Depth/stencil", "10:0", 64, "address"),
+    f("Blend count", "12:0", 4),
+    f("Blend", "12:4", 60, "address", modifier="shr(4)"),
+    f("Occlusion", "14:0", 64, "address"),
+    f("Shader Attribute offset", "16:0", 32),
+    f("Shader FAU count", "17:0", 8),
+    f("Shader Resources", "24:0", 64, "address"),
+    f("Shader Shader", "26:0", 64, "address"),
+    f("Shader Thread storage", "28:0", 64, "address"),
+    f("Shader FAU", "30:0", 64, "address"),
+))
+DRAW_SIZE = 128
+
 #: The WG_SIZE staging register (RUN_COMPUTE SR33).
 COMPUTE_SIZE_WORKGROUP = Layout("Compute size workgroup", 1, (
     f("Workgroup size X", 0, 10, modifier="minus(1)"),
@@ -671,7 +726,7 @@ AFBC_RGB_RENDER_TARGET = Layout("AFBC RGB Render Target", 16, _rt_common() + (
 LAYOUTS = MappingProxyType({lay.name: lay for lay in (
     SHADER_PROGRAM, LOCAL_STORAGE, RESOURCE, BUFFER, COMPUTE_SIZE_WORKGROUP, FRAMEBUFFER_POINTER,
     FRAMEBUFFER_PARAMETERS, CRC, ZS_TARGET, AFBC_ZS_TARGET, S_TARGET, AFBC_S_TARGET,
-    RGB_RENDER_TARGET, AFBC_RGB_RENDER_TARGET, PIXEL_FORMAT, TEXTURE, GENERIC_PLANE, AFBC_PLANE)})
+    RGB_RENDER_TARGET, AFBC_RGB_RENDER_TARGET, PIXEL_FORMAT, TEXTURE, GENERIC_PLANE, AFBC_PLANE, BLEND, DRAW)})
 
 # Framebuffer descriptor in memory (genxml aggregate "Framebuffer", then what the tag says):
 # Parameters (64 bytes) + Padding (64), the ZS CRC Extension (64) if flagged, then one

@@ -153,7 +153,9 @@ class Threads:
         self.thread_instructions = 0
         self.instructions = 0
         self.cur_pc = 0
-        self.resources: dict[int, tuple[int, int]] = {}  # resource handle -> (address, size), this batch
+        self.resources: dict = {}  # resource handle -> (address, size) / texture Surface, this batch
+        # BLEND's sink (fragment shaders): fn(descriptor index, lanes, colour (4, n) u32, coverage (n,))
+        self.blend: Callable | None = None
 
     @property
     def done(self) -> bool:
@@ -1418,4 +1420,30 @@ def _tex_fetch(ins):
                 out[:, inside] = texture.unpack(s, texels)
         for k, c in enumerate(comps):
             t.regs[dst + k, idx] = out[c]
+    return f
+
+
+# -- BLEND (fragment shaders): the colour goes to the tile buffer through the threads' sink ---------
+
+@impl("BLEND")
+def _blend(ins):
+    d = ins.srcs[0]
+    if d.kind != "s" or d.page != 0 or not 8 <= d.value <= 15 or d.word:
+        raise Unsupported("a blend descriptor source other than blend_descriptor_N")
+    if ins.mod("register_format") != "f32" or ins.mod("vector_size") != "v4":
+        raise Unsupported(f".{ins.mod('vector_size')}.{ins.mod('register_format')} (v4.f32 only)")
+    if ins.flow != isa.FLOW_END:
+        raise Unsupported("BLEND not ending the shader (a blend shader call and return)")
+    reg, n = ins.staging[0][0], d.value - 8
+    if reg + 4 > 64:
+        raise Unsupported("staging registers past r63")
+    cov = _read32(ins.srcs[1])
+
+    def f(t, m):
+        idx = _lanes(t, m)
+        if not idx.size:
+            return
+        if t.blend is None:
+            raise ShaderFault(EXC_DATA_INVALID, n, "BLEND outside a fragment shader")
+        t.blend(n, idx, t.regs[reg:reg + 4, idx], np.broadcast_to(cov(t), (t.n,))[idx])
     return f

@@ -354,7 +354,8 @@ def _fatal(g):
 
 
 @pytest.mark.parametrize("params, rt_kw, names", [
-    (dict(pre_frame_0="Always"), {}, "Pre Frame 0=Always"),
+    (dict(pre_frame_0="Intersect"), {}, "Pre Frame 0=Intersect"),
+    (dict(post_frame="Always"), {}, "Post Frame=Always"),
     (dict(post_frame="Intersect"), {}, "Post Frame=Intersect"),
     (dict(sample_count=4), {}, "Sample Count=4"),
     ({}, dict(writeback_msaa="Average"), "Writeback MSAA=Average"),

@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "firmware_loader": {"mali_regs"},
     "mcu": {"mali_base", "mali_regs", "vdev"},
     "shader": {"mali_base", "mali_regs"},
-    "fragment": {"mali_base", "mali_regs"},
+    "fragment": {"shader", "mali_base", "mali_regs"},
     "scheduler": {"shader", "fragment", "mcu", "mali_base", "mali_regs", "vdev"},
     "mali_gpu": {"scheduler", "shader", "fragment", "mcu", "mali_base", "mali_regs", "vdev"},
     "mali_trace": {"scheduler", "shader", "fragment", "mali_base", "mali_regs"},
