@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export MALI_VDEV_CACHE ?= $(HOME)/.cache/mali-vdev
 
-.PHONY: all demo test unit guest-test bench setup kernels deps venv clean
+.PHONY: all demo test unit guest-test bench fuzz soak setup kernels deps venv clean
 
 all: test
 
@@ -47,6 +47,20 @@ test: kernels
 
 bench: venv
 	$(BIN)/python -m bench
+
+# The long soak (outside `make test`): 100,000 guest jobs and an hour of driver-model jobs
+# against a server process, its RSS, fds and threads sampled and asserted flat.
+SOAK_HOST_S ?= 3600
+soak: setup
+	MALI_VDEV_SOAK=1 $(BIN)/python -m pytest -v -s -rs tests/integration/test_soak.py
+	SOAK_HOST_S=$(SOAK_HOST_S) $(BIN)/python -m pytest -v -s tests/unit/test_soak_host.py
+
+# Coverage-guided fuzzing (atheris): every harness of fuzz/ for FUZZ_TIME seconds in turn, the
+# corpora kept under $(MALI_VDEV_CACHE)/fuzz; a summary of inputs, inputs/s and coverage.
+FUZZ_TIME ?= 600
+fuzz: venv
+	$(BIN)/pip install -q -e '.[fuzz]'
+	$(BIN)/python -m fuzz all --time $(FUZZ_TIME)
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -1,12 +1,13 @@
 """`make bench`: every benchmark of the project, printing numbers and ratios."""
 
-from . import cmmio, guest, interpreter, kernel, mmio, regaccess, tracing
+from . import cmmio, guest, interpreter, kernel, mmio, regaccess, shader, tracing
 
 
 def main() -> None:
     mmio.main()
     cmmio.main()
     interpreter.main()
+    shader.main()
     regaccess.main()
     tracing.main()
     guest.main()

@@ -164,7 +164,9 @@ class Section:
     data_start: int
     data_end: int
     name_raw: bytes
-    data: bytes
+    # A view of the file, not a copy: sections may share one data range, so copies would
+    # make a hostile N-entry file hold N times its size (found by fuzz/firmware_image.py).
+    data: memoryview
 
     def _bit(self, f: IfaceFlag) -> bool:
         return bool(self.flags & f)
@@ -212,7 +214,7 @@ class Section:
 
     def contents(self) -> bytes:
         """The VA range's initial contents (data, zero-filled to the VA size)."""
-        return self.data[:self.va_size].ljust(self.va_size, b"\0")
+        return bytes(self.data[:self.va_size]).ljust(self.va_size, b"\0")
 
     def describe_flags(self) -> str:
         """E.g. ``RW-+CACHED_COHERENT+SHARED+ZERO`` (the notation of csf-firmware-tables.md)."""
@@ -237,11 +239,15 @@ class BuildInfo:
     entry: int
     meta_start: int
     meta_size: int
-    raw: bytes          # the bytes in the file (empty if the range is outside it)
+    view: memoryview    # the bytes in the file (empty if the range is outside it), as Section.data
+
+    @property
+    def raw(self) -> bytes:
+        return bytes(self.view)
 
     @property
     def in_file(self) -> bool:
-        return len(self.raw) == self.meta_size
+        return len(self.view) == self.meta_size
 
     @property
     def text(self) -> str:
@@ -250,7 +256,7 @@ class BuildInfo:
     @property
     def git_sha(self) -> str | None:
         """The sha panthor logs ("Firmware git sha: ..."), without Arm's trailing dirty flag."""
-        if not self.raw.startswith(GIT_SHA_PREFIX):
+        if self.view[:len(GIT_SHA_PREFIX)] != GIT_SHA_PREFIX:
             return None
         return self.text[len(GIT_SHA_PREFIX):].strip()
 
@@ -306,6 +312,7 @@ class FirmwareImage:
     @classmethod
     def parse(cls, data: bytes | bytearray | memoryview) -> "FirmwareImage":
         raw = bytes(data)
+        view = memoryview(raw)   # sections and build info are views of it
         if len(raw) < HEADER_SIZE:
             raise FirmwareError(f"truncated file: {len(raw)} bytes, the header alone is {HEADER_SIZE}")
         h = Header(**{k: v for k, v in _decode(HEADER, raw[:HEADER_SIZE], "header").items()
@@ -319,12 +326,12 @@ class FirmwareImage:
         entries: list[Entry] = []
         off = HEADER_SIZE
         while off < h.size:  # every iteration advances by >= 4 bytes or raises
-            entries.append(cls._parse_entry(raw, h.size, len(entries), off))
+            entries.append(cls._parse_entry(view, h.size, len(entries), off))
             off += entries[-1].size
         return cls(raw, h, entries)
 
     @staticmethod
-    def _parse_entry(raw: bytes, end: int, index: int, off: int) -> Entry:
+    def _parse_entry(raw: memoryview, end: int, index: int, off: int) -> Entry:
         where = f"entry {index} at 0x{off:x}"
         if off % 4:
             raise FirmwareError(f"{where} is not 4-byte aligned")
@@ -340,7 +347,7 @@ class FirmwareImage:
         if off + ehdr.size > end:
             raise FirmwareError(f"{where} ({ehdr.size} bytes) runs past the end of the entry "
                                 f"area (0x{end:x})")
-        payload = raw[off + EHDR_SIZE:off + ehdr.size]
+        payload = bytes(raw[off + EHDR_SIZE:off + ehdr.size])   # entries do not overlap: copies add up to the file
         decoded: Section | BuildInfo | None = None
         if ehdr.type == EntryType.IFACE:
             decoded = FirmwareImage._parse_iface(raw, index, off, payload)
@@ -348,14 +355,14 @@ class FirmwareImage:
             b = _decode(BUILD_INFO_ENTRY, payload[:BUILD_INFO_ENTRY.sizeof()], where)
             in_file = b.meta_start + b.meta_size <= len(raw)
             decoded = BuildInfo(index, b.meta_start, b.meta_size,
-                                raw[b.meta_start:b.meta_start + b.meta_size] if in_file else b"")
+                                raw[b.meta_start:b.meta_start + b.meta_size] if in_file else memoryview(b""))
         # A short BUILD_INFO payload stays undecoded: panthor refuses it, Tyr does not care.
         # item access: Container.update is dict.update, not the field
         return Entry(index, off, ehdr["type"], ehdr["size"], ehdr["optional"], ehdr["update"],
                      payload, decoded)
 
     @staticmethod
-    def _parse_iface(raw: bytes, index: int, off: int, payload: bytes) -> Section:
+    def _parse_iface(raw: memoryview, index: int, off: int, payload: bytes) -> Section:
         where = f"IFACE entry {index} at 0x{off:x}"
         if len(payload) < IFACE_HEADER_SIZE:
             raise FirmwareError(f"{where} is {len(payload) + EHDR_SIZE} bytes, too short for its "
@@ -486,9 +493,9 @@ class FirmwareImage:
         elif not b.in_file:
             warnings.append(f"{where}: metadata 0x{b.meta_start:x}+{b.meta_size} is outside the "
                             "file (panthor: 'Firmware build info corrupt')")
-        elif not b.raw.startswith(GIT_SHA_PREFIX):
+        elif b.view[:len(GIT_SHA_PREFIX)] != GIT_SHA_PREFIX:
             warnings.append(f"{where}: metadata does not start with {GIT_SHA_PREFIX!r}: not logged")
-        elif b.raw[-1:] != b"\0":
+        elif b.view[-1:] != b"\0":
             warnings.append(f"{where}: git sha is not NUL-terminated: not logged")
 
     def validate(self, driver: str = "panthor") -> list[str]:

@@ -34,6 +34,8 @@ class Kind(enum.IntEnum):
     RESET = 14          # value=0 device reset, 1 soft, 2 hard
     MCU_STATUS = 15     # value=new status
     GPU_COMMAND = 16    # value=command
+    JOB = 17            # slot, stream, addr=VA of a RUN_* instruction, value=the instruction (closes its JOB_DATA)
+    JOB_DATA = 18       # slot, stream, what the job read: addr=VA, value=up to 8 bytes (width); aux=1: addr=SR, value
 
 
 class IfaceBlockId(enum.IntEnum):

@@ -237,7 +237,9 @@ class ControlServer:
                  "scoreboards": cs.pending_mask,
                  "fatal": ({"exception": cs.fatal.exception_type, "info": cs.fatal.info, "why": cs.fatal.why}
                            if cs.fatal else None),
-                 "instructions": cs.instructions, "next": []}
+                 "instructions": cs.instructions, "next": [],
+                 "last_fragment": list(cs.last_fragment),   # the last RUN_FRAGMENT's descriptors
+                 "last_compute": list(cs.last_compute)}     # the last RUN_COMPUTE, its first instructions
         if cs.frames:
             f = cs.frames[-1]
             count = 4
@@ -335,6 +337,12 @@ def format_status(st: dict) -> str:
             if cs["fatal"]:
                 lines.append(f"    fatal 0x{cs['fatal']['exception']:02x}: {cs['fatal']['why']}")
             lines.extend(f"    {n}" for n in cs["next"])
+            if cs.get("last_fragment"):
+                lines.append("    last RUN_FRAGMENT:")
+                lines.extend(f"      {n}" for n in cs["last_fragment"])
+            if cs.get("last_compute"):
+                lines.append("    last RUN_COMPUTE:")
+                lines.extend(f"      {n}" for n in cs["last_compute"])
     for f in st["faults_armed"]:
         lines.append(f"fault armed: {f['kind']} fired {f['fired']}/{f['count'] or 'inf'}")
     return "\n".join(lines)

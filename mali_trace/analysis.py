@@ -30,7 +30,7 @@ BLOCK_ALIASES = {
     "DMA": {"DMA"},
 }
 
-_CSG_KINDS = (Kind.IFACE, Kind.CSG_STATE, Kind.CS_STATE, Kind.CS_INSTR, Kind.CS_FATAL)
+_CSG_KINDS = (Kind.IFACE, Kind.CSG_STATE, Kind.CS_STATE, Kind.CS_INSTR, Kind.CS_FATAL, Kind.JOB, Kind.JOB_DATA)
 # Values that differ from run to run without the driver behaving differently: the free-running
 # counters, and AS_TRANSTAB (the physical address where the kernel's allocator put a VM's
 # page tables; the VM layout itself is in the AS commands and LOCKADDR regions).
@@ -146,8 +146,12 @@ def show(events: Iterable[Event], header: TraceHeader, flt: Filter | None = None
     n = 0
     for ev in events:
         d = dec.decode(ev)   # every event, so interface/IRQ state stays right
+        if ev.kind == Kind.JOB_DATA and (flt is None or flt.kinds is None or Kind.JOB_DATA not in flt.kinds):
+            continue         # raw job memory: shown decoded under its JOB event, or when asked for
         if flt is None or flt(ev, d):
             yield format_event(ev, d)
+            for line in d.get("lines", ())[1:]:
+                yield f"{'':>34}{line}"
             n += 1
             if limit is not None and n >= limit:
                 return

@@ -41,7 +41,8 @@ def _out_path(src: str, fmt: str) -> str:
 def cmd_show(args) -> int:
     try:
         with open_trace(args.file) as t:
-            flt = make_filter(t.header, block=args.block, reg=args.reg, csg=args.csg, kind=args.kind,
+            kind = (args.kind or []) + (["JOBS"] if args.jobs else [])
+            flt = make_filter(t.header, block=args.block, reg=args.reg, csg=args.csg, kind=kind or None,
                               t_from=args.t_from, t_to=args.t_to)
             if not args.quiet_header:
                 print(f"# {t.path}: {t.format}, {t.header.describe()}")
@@ -134,9 +135,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--csg", type=int, help="only events of this CSG slot (interface, state, instructions, fatals)")
     s.add_argument("--kind", action="append",
                    help="only these kinds: REG_READ, REG_WRITE, IRQ_LINE, ..., or groups REG, READ, WRITE, IRQ, "
-                        "MMU, CSG, CS, INSTR, FAULT")
+                        "MMU, CSG, CS, INSTR, FAULT, JOBS")
     s.add_argument("--from", dest="t_from", help="start time since the trace start (1.5, 1.5s, 200ms, 30us)")
     s.add_argument("--to", dest="t_to", help="end time since the trace start")
+    s.add_argument("--jobs", action="store_true",
+                   help="only shader-core jobs (RUN_COMPUTE, RUN_FRAGMENT), each decoded: sizes, descriptors, "
+                        "the shader's first instructions (same as --kind JOBS)")
     s.add_argument("-n", "--limit", type=int, help="print at most N events")
     s.add_argument("-q", "--quiet-header", action="store_true", help="no '# file: format, GPU' line")
     s.set_defaults(func=cmd_show)

@@ -14,6 +14,7 @@ from mali_regs import csf_iface as I
 from mali_regs.enums import ACCESS_TYPES, AS_COMMANDS, MCU_STATUSES, exception_name
 from mali_regs.regmap import Part, Register
 from scheduler import isa
+from scheduler.job_trace import REGISTER, JobReplay
 
 from .header import TraceHeader
 
@@ -42,12 +43,14 @@ KIND_GROUPS = {
     "CS": (Kind.CS_STATE, Kind.CS_INSTR, Kind.CS_FATAL),
     "INSTR": (Kind.CS_INSTR,),
     "FAULT": (Kind.MMU_FAULT, Kind.CS_FATAL),
+    "JOBS": (Kind.JOB,),
 }
 
 SHORT = {Kind.REG_READ: "R", Kind.REG_WRITE: "W", Kind.IRQ_LINE: "IRQ", Kind.IRQ_RAWSTAT: "RAWSTAT",
          Kind.DOORBELL: "DOORBELL", Kind.IFACE: "IFACE", Kind.MMU_COMMAND: "MMU_CMD", Kind.MMU_FAULT: "MMU_FAULT",
          Kind.CSG_STATE: "CSG", Kind.CS_STATE: "CS", Kind.CS_INSTR: "INSTR", Kind.CS_FATAL: "CS_FATAL",
-         Kind.DMA_MAP: "DMA", Kind.RESET: "RESET", Kind.MCU_STATUS: "MCU", Kind.GPU_COMMAND: "GPU_CMD"}
+         Kind.DMA_MAP: "DMA", Kind.RESET: "RESET", Kind.MCU_STATUS: "MCU", Kind.GPU_COMMAND: "GPU_CMD",
+         Kind.JOB: "JOB", Kind.JOB_DATA: "JOB_DATA"}
 
 
 def parse_kinds(names) -> set[Kind]:
@@ -96,6 +99,7 @@ class Decoder:
         self._acks: dict[tuple, int] = {}
         self._rawstat: dict[int, int] = {}
         self._reg_cache: dict[tuple[int, int], tuple] = {}
+        self._jobs = JobReplay()
 
     # -- registers ------------------------------------------------------------------------
 
@@ -135,7 +139,7 @@ class Decoder:
             return _iface_name(ev.addr)
         if k == Kind.CSG_STATE:
             return "CSG"
-        if k in (Kind.CS_STATE, Kind.CS_INSTR, Kind.CS_FATAL):
+        if k in (Kind.CS_STATE, Kind.CS_INSTR, Kind.CS_FATAL, Kind.JOB, Kind.JOB_DATA):
             return "CS"
         if k == Kind.DMA_MAP:
             return "DMA"
@@ -219,6 +223,16 @@ class Decoder:
             reg = self.regmap["GPU_COMMAND"]
             d["fields"] = reg.unpack_named(ev.value)
             d["text"] = reg.describe(ev.value)
+        elif k == Kind.JOB_DATA:
+            self._jobs.data(ev)
+            d["text"] = (f"CSG{ev.slot} CS{ev.stream} job reads r{ev.addr} = 0x{ev.value:x}" if ev.aux == REGISTER
+                         else f"CSG{ev.slot} CS{ev.stream} job reads 0x{ev.addr:x}: "
+                              f"{ev.value.to_bytes(8, 'little')[:ev.width].hex(' ')}")
+        elif k == Kind.JOB:
+            name, lines = self._jobs.job(ev)
+            d["job"] = name
+            d["lines"] = lines   # the job decoded (descriptors, first shader instructions)
+            d["text"] = f"CSG{ev.slot} CS{ev.stream} 0x{ev.addr:x}: {name}" + (f": {lines[0]}" if lines else "")
         else:  # pragma: no cover - every Kind is handled above
             d["text"] = f"{k!r} addr=0x{ev.addr:x} value=0x{ev.value:x}"
         return d

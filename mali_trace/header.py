@@ -24,6 +24,13 @@ FORMAT_VERSION = 1
 BAR_PHYS = 0x10000000
 
 
+class HeaderError(ValueError):
+    """A trace header that is not one (each reader turns it into its format's error)."""
+
+
+_FIELD_BITS = {"gpu_id": 32, "format_version": 16}  # the binary header's widths; others u64
+
+
 @dataclass(frozen=True)
 class TraceHeader:
     profile: str = "g610"               # GPU profile key (mali_regs.profiles)
@@ -59,8 +66,22 @@ class TraceHeader:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TraceHeader":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """The header a file's JSON object holds; HeaderError if it is not one (a file is
+        input: a float GPU_ID or a list for a header must not reach the decoders)."""
+        if not isinstance(d, dict):
+            raise HeaderError(f"the header is a JSON {type(d).__name__}, not an object")
+        kw = {}
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.type == "str":
+                if not isinstance(v, str):
+                    raise HeaderError(f"header field {f.name} is {v!r}, not a string")
+            elif not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << _FIELD_BITS.get(f.name, 64):
+                raise HeaderError(f"header field {f.name} is {v!r}, not a {_FIELD_BITS.get(f.name, 64)}-bit unsigned integer")
+            kw[f.name] = v
+        return cls(**kw)
 
     @classmethod
     def for_profile(cls, profile: str = "g610", **kw) -> "TraceHeader":

@@ -18,7 +18,7 @@ from typing import Iterator, TextIO
 from mali_base.events import Event, Kind
 
 from .decode import Decoder
-from .header import TraceHeader
+from .header import HeaderError, TraceHeader
 
 FORMAT_NAME = "mali-vdev-trace"
 
@@ -57,12 +57,26 @@ class JsonlEncoder:
         return ""
 
 
+# The raw fields of an event and their ranges (the binary record's widths).
+_U64, _I8 = (0, 1 << 64), (-128, 128)
+_FIELDS = (("seq", None, _U64), ("t_ns", None, _U64), ("addr", 0, _U64), ("value", 0, _U64),
+           ("width", 0, (0, 256)), ("slot", -1, _I8), ("stream", -1, _I8), ("aux", 0, _U64))
+
+
 def event_from_dict(d: dict) -> Event:
+    """An event from its JSON object: integer fields in their record's range (a float, an
+    infinity or a 2**70 would reach the decoders and the binary packer otherwise)."""
     try:
         kind = d["kind"]
         kind = Kind[kind] if isinstance(kind, str) else Kind(kind)
-        return Event(int(d["seq"]), int(d["t_ns"]), kind, int(d.get("addr", 0)), int(d.get("value", 0)),
-                     int(d.get("width", 0)), int(d.get("slot", -1)), int(d.get("stream", -1)), int(d.get("aux", 0)))
+        vals = []
+        for name, default, (lo, hi) in _FIELDS:
+            v = d[name] if default is None else d.get(name, default)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v < hi:
+                raise ValueError(f"field {name} is {v!r}, not an integer in [{lo}, {hi})")
+            vals.append(v)
+        seq, t_ns, addr, value, width, slot, stream, aux = vals
+        return Event(seq, t_ns, kind, addr, value, width, slot, stream, aux)
     except (KeyError, ValueError, TypeError) as e:
         raise JsonlFormatError(f"not a trace event: {e!r}") from None
 
@@ -79,8 +93,13 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
         obj = json.loads(first) if first else {}
     except json.JSONDecodeError as e:
         raise JsonlFormatError(f"line 1 is not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise JsonlFormatError(f"line 1 is a JSON {type(obj).__name__}, not an object")
     if obj.get("type") == "header":
-        header = TraceHeader.from_dict(obj)
+        try:
+            header = TraceHeader.from_dict(obj)
+        except HeaderError as e:
+            raise JsonlFormatError(f"line 1: {e}") from None
         pending: list = []
     else:
         header = TraceHeader()
@@ -100,6 +119,8 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
                 if warnings is not None:
                     warnings.append(f"line {n}: not JSON ({e}); stopped here")
                 return
+            if not isinstance(o, dict):
+                raise JsonlFormatError(f"line {n} is a JSON {type(o).__name__}, not an event object")
             if o.get("type") not in (None, "event"):
                 continue
             yield event_from_dict(o)

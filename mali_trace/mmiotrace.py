@@ -32,7 +32,7 @@ from mali_base.events import Event, Kind
 from mali_regs.mmio import MMIO_SIZE
 
 from .decode import Decoder
-from .header import TraceHeader
+from .header import HeaderError, TraceHeader
 
 VERSION = "20070824"
 MAP_ID = 1
@@ -108,7 +108,7 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
         if line.startswith("MARK ") and f" {HEADER_MARK} " in line:
             try:
                 header = TraceHeader.from_dict(json.loads(line.split(f" {HEADER_MARK} ", 1)[1]))
-            except (json.JSONDecodeError, TypeError) as e:
+            except (json.JSONDecodeError, HeaderError) as e:
                 raise MmiotraceFormatError(f"bad header MARK: {e}") from None
             break
         if line[:2] in ("R ", "W ") or line.startswith("MAP "):

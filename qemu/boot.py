@@ -7,7 +7,7 @@ returns its output and exit status.  `add_*_arguments`/`run_*` are what the proj
 calls.
 
 The guest initrd is the cached base + firmware layer + tools layer (`/usr/bin/
-panthor-client`) + guest-packages layer + the command (see `qemu/initramfs.py`).  The
+panthor-client`) + guest-packages layer (+ `/usr/bin/mesa-cases` with Mesa) + the command (see `qemu/initramfs.py`).  The
 server gets `--gpu` and `--timestamp-hz` = the guest CPU's counter frequency, plus the
 debugging options of a boot (trace, fault injections, watch/break with QEMU's QMP sockets;
 see `boot()`); `--corrupt-firmware` adds a layer after the firmware layer.
@@ -16,9 +16,11 @@ see `boot()`); `--corrupt-firmware` adds a layer after the firmware layer.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -188,8 +190,9 @@ def setup(build: bool = True, kernel: Path | None = None, modules: Path | None =
 
     `kernel`/`modules`: a user's own kernel Image and its modules (both or neither).
     `guest_packages`: Debian arm64 package names added with their dependencies.
-    `with_tools`: build panthor-client (needs the arm64 cross compiler); if the compiler
-    is missing the boot goes on without it, with a warning.
+    `with_tools`: build panthor-client (needs the arm64 cross compiler), and mesa-cases when
+    `guest_packages` names one of Mesa's (guest_packages.MESA_PACKAGES); if a tool cannot be
+    built the boot goes on without it, with a warning.
     """
     cache.step(f"cache: {cache.cache_root()}")
     qemu = qemu_binary.find_qemu(build=build)
@@ -209,6 +212,11 @@ def setup(build: bool = True, kernel: Path | None = None, modules: Path | None =
     pkgs = pkg_layer.packages_archive(names) if names else None
     if pkgs is not None:
         layers.append(pkgs)
+    if with_tools and set(names) & set(pkg_layer.MESA_PACKAGES):
+        try:
+            layers.append(tools.mesa_tools_archive())
+        except (tools.ToolBuildError, RuntimeError, KeyError) as e:
+            cache.step(f"warning: {e}; booting without /usr/bin/mesa-cases")
     return Prepared(qemu, assets, base, dtb, machine, layers, CPU, names)
 
 
@@ -295,6 +303,12 @@ class BootOptions:
     paused does not count against `timeout`). `qmp=True` gives QEMU the QMP sockets without a
     break (`Live.qmp()`). `server_program` replaces `python -m mali_vdev` (e.g. a stand-in
     server in tests); `server_args` and `extra_append` (kernel command line) are appended.
+
+    `server_socket`: boot against a `mali-vdev serve` that is already running there (its
+    control socket SOCKET.ctl) instead of starting one; the boot neither starts nor stops it,
+    so one server meets a second QEMU after the first went away (`mali-vdev boot --server`).
+    Start it with the `--gpu`/`--timestamp-hz` this boot would give its own server
+    (`plan_boot(o, p).server_args`); the server options above do not apply to it.
     """
     guest_cmd: str = DEFAULT_GUEST_CMD
     timeout: float = DEFAULT_TIMEOUT_S
@@ -324,6 +338,7 @@ class BootOptions:
     interactive: bool = False           # `mali-vdev shell`: the user's terminal on ttyAMA1
     gdb_port: int | None = None         # QEMU's gdbstub on 127.0.0.1:PORT (qemu/gdb.py)
     gdb_wait: bool = False              # start paused until gdb continues
+    server_socket: Path | str | None = None   # an already running server's socket
 
     def check(self) -> None:
         """Refuse what cannot boot before anything is fetched or started."""
@@ -333,6 +348,15 @@ class BootOptions:
         if self.driver not in DRIVERS:
             raise ValueError(f"unknown driver {self.driver!r}; choose one of {', '.join(DRIVERS)}")
         get_profile(self.gpu)   # KeyError naming the profiles
+        if self.server_socket is not None:
+            own = [n for n, v in (("trace", self.trace), ("inject", self.inject), ("inject_file", self.inject_file),
+                                  ("watch_regs", self.watch_regs), ("break_regs", self.break_regs),
+                                  ("server_args", self.server_args), ("server_program", self.server_program)) if v]
+            if own:
+                raise ValueError(f"{', '.join(own)}: options of a server this boot starts, not of the running "
+                                 f"one at {self.server_socket} (give them to its `mali-vdev serve`)")
+            if not stat.S_ISSOCK(os.stat(self.server_socket).st_mode):
+                raise ValueError(f"{self.server_socket} is not a socket")
 
     @property
     def use_qmp(self) -> bool:
@@ -414,7 +438,7 @@ def qemu_args(p: Prepared, plan: BootPlan, s: Session, initrd: Path, out_sock: P
             "-kernel", p.qemu.stage(p.assets.kernel, s.scratch),
             "-initrd", p.qemu.path(initrd), "-dtb", p.qemu.stage(plan.dtb or p.dtb, s.scratch),
             "-append", plan.cmdline,
-            "-device", vfio_user_device(p.qemu, s.socket),
+            "-device", vfio_user_device(p.qemu, Path(o.server_socket) if o.server_socket else s.socket),
             *share.qemu_args(plan.shares, p.qemu.path),
             *(gdb.qemu_args(o.gdb_port, o.gdb_wait) if o.gdb_port is not None else [])]
 
@@ -449,7 +473,7 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
     status = None
     with _sigterm_as_interrupt(), Session(p.qemu, o.log_dir, o.keep_logs) as s, \
             (Monitor(s.monitor_socket) if use_qmp else nullcontext()) as monitor:
-        control = Path(f"{s.socket}.ctl")
+        control = Path(f"{o.server_socket or s.socket}.ctl")
         extra = [*plan.server_args, "--control", str(control)]
         if use_qmp:
             extra += ["--qmp", str(s.qmp_socket)]
@@ -457,8 +481,11 @@ def run(o: BootOptions, hooks: BootHooks = BootHooks(), prepared: Prepared | Non
             s.server_grace_s = TRACED_SERVER_GRACE_S
         initrd = initramfs.write_boot_initrd(p.initramfs, o.guest_cmd,
                                              s.scratch / "initrd.cpio", plan.layers)
-        cache.step(f"starting the vfio-user server (control socket {control})")
-        s.start_server(extra, o.server_program)
+        if o.server_socket:
+            cache.step(f"using the running server at {o.server_socket} (control socket {control})")
+        else:
+            cache.step(f"starting the vfio-user server (control socket {control})")
+            s.start_server(extra, o.server_program)
         # /init's output: a socket QEMU connects to at start-up (ttyAMA1)
         out_sock = s.scratch / "guest-out.sock"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -616,7 +643,7 @@ class _PauseClock:
 def server_status(control: Path, s: Session) -> dict | None:
     """The server's `status` over its control socket (the device keeps its state after
     QEMU disconnects), or None if there is no such socket or it does not answer."""
-    if not (s.server and s.server.alive() and control.exists()):
+    if s.server is not None and not s.server.alive() or not control.exists():
         return None
     try:
         from mali_gpu.control import request
@@ -790,6 +817,9 @@ def _add_guest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", type=int, metavar="MB",
                         help="guest RAM in MiB (default: enough for what the initramfs "
                              "carries, at least 1024)")
+    parser.add_argument("--server", metavar="SOCKET",
+                        help="attach to a `mali-vdev serve --socket SOCKET` already running (started "
+                             "with this boot's --gpu; it is neither started nor stopped here)")
 
 
 def _print_console(line: str) -> None:
@@ -817,7 +847,8 @@ def options_from_args(args: argparse.Namespace) -> BootOptions:
         inject_file=getattr(args, "inject_file", None),
         watch_regs=getattr(args, "watch_regs", None) or (),
         break_regs=getattr(args, "break_regs", None) or (),
-        corrupt_firmware=getattr(args, "corrupt_firmware", None))
+        corrupt_firmware=getattr(args, "corrupt_firmware", None),
+        server_socket=getattr(args, "server", None))
     o.check()
     for spec in o.add:
         added_files.parse_spec(spec)     # a bad --add fails before anything is fetched

@@ -1,11 +1,15 @@
-"""Guest tools built on the host: `panthor-client`, cross-compiled for arm64.
+"""Guest tools built on the host: `panthor-client` and `mesa-cases`, cross-compiled for arm64.
 
-The source lives in `qemu/guest_tools/`.  It is compiled statically with Debian's
-cross compiler (host packages `gcc-aarch64-linux-gnu` and `libc6-dev-arm64-cross`), so
-it runs in the busybox guest without any shared library.  The binary is cached under
-`<cache>/guest-tools/` keyed by the hash of the source, the compiler version and the
-flags; `tools_archive()` wraps it in a small cached cpio that is appended to the boot
-initramfs, installing it as `/usr/bin/panthor-client`.
+The sources live in `qemu/guest_tools/`.  panthor-client is compiled statically with
+Debian's cross compiler (host packages `gcc-aarch64-linux-gnu` and `libc6-dev-arm64-cross`),
+so it runs in the busybox guest without any shared library.  mesa-cases (the Mesa guest
+tests' program) is linked dynamically against the guest's glibc, which Debian's Mesa brings
+(`--guest-packages`), and opens libvulkan/libEGL/libGLESv2 with dlopen: it needs only their
+headers, taken from the sid arm64 packages of the guest's own Mesa stack, and its SPIR-V is
+compiled at build time by the host's glslangValidator (`glslang-tools`).  Binaries are
+cached under `<cache>/guest-tools/` keyed by the hash of every input; `tools_archive()`
+and `mesa_tools_archive()` wrap them in small cached cpios appended to the boot initramfs
+(`/usr/bin/...`); boot.setup() adds mesa-cases when the guest packages name Mesa's.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from qemu import cache
@@ -27,6 +32,17 @@ CROSS_CC = "aarch64-linux-gnu-gcc"
 CFLAGS = ("-static", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-s")
 # What to tell users when the compiler is missing (also listed by scripts/install-deps).
 HOST_PACKAGES = ("gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross")
+
+MESA_SOURCE = SOURCE_DIR / "mesa_cases.c"
+MESA_SHADERS = SOURCE_DIR / "mesa_shaders"
+MESA_GUEST_PATH = "usr/bin/mesa-cases"
+MESA_CFLAGS = ("-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-s")
+MESA_LIBS = ("-ldl",)
+GLSLANG = "glslangValidator"
+GLSLANG_PACKAGE = "glslang-tools"
+SPIRV_TARGET = ("--target-env", "vulkan1.1")
+# Headers only (Vulkan, EGL, GLES 3.1, KHR): sid arm64 packages, unpacked, never installed.
+HEADER_PACKAGES = ("libvulkan-dev", "libegl-dev", "libgles-dev", "libgl-dev")
 
 
 class ToolBuildError(RuntimeError):
@@ -63,28 +79,118 @@ def build_client(source: Path = CLIENT_SOURCE) -> Path:
                            capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
             raise ToolBuildError(f"{cc} failed on {source}:\n{r.stdout}{r.stderr}")
-        head = tmp.read_bytes()[:20]
-        # ELF64, little endian, e_machine 183 = AArch64
-        if head[:4] != b"\x7fELF" or head[4] != 2 or int.from_bytes(head[18:20], "little") != 183:
-            raise ToolBuildError(f"{cc} did not produce an arm64 ELF64 executable")
+        _check_arm64(tmp, cc)
         tmp.chmod(0o755)
     _prune(out.parent, "panthor-client-", keep=out)
     return out
 
 
+def _glslang() -> str:
+    glslang = shutil.which(GLSLANG)
+    if glslang is None:
+        raise ToolBuildError(f"cannot build mesa-cases: no {GLSLANG} on PATH (install the "
+                             f"Debian package {GLSLANG_PACKAGE}, e.g. with scripts/install-deps)")
+    return glslang
+
+
+def _spirv_headers(out_dir: Path) -> list[Path]:
+    """Each mesa_shaders/NAME.comp as SPIR-V in out_dir/spv_NAME.h (`uint32_t spv_NAME[]`)."""
+    glslang = _glslang()
+    made = []
+    for src in sorted(MESA_SHADERS.glob("*.comp")):
+        header = out_dir / f"spv_{src.stem}.h"
+        r = subprocess.run([glslang, "-V", *SPIRV_TARGET, "--vn", f"spv_{src.stem}", "-o",
+                            str(header), str(src)], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise ToolBuildError(f"{GLSLANG} failed on {src}:\n{r.stdout}{r.stderr}")
+        made.append(header)
+    return made
+
+
+def _header_trees(apt=None) -> tuple[list[Path], list[str]]:
+    """The include dirs of HEADER_PACKAGES (sid arm64, unpacked in the cache) and their
+    name=version, fetched on first use."""
+    from qemu import debian
+    from qemu.assets import unpacked
+    apt = apt or debian.AptRoot.default()
+    if not lists_present(apt):
+        apt.ensure_updated()
+    pkgs = [apt.package(n) for n in HEADER_PACKAGES]
+    debs = apt.download(pkgs)
+    return ([unpacked(apt, p, debs[p.name]) / "usr/include" for p in pkgs],
+            [f"{p.name}={p.version}" for p in pkgs])
+
+
+def lists_present(apt) -> bool:
+    """Whether the apt root has package lists (a boot refreshes them; a build needs none)."""
+    return (apt.root / "updated.stamp").exists()
+
+
+def _tool_id(program: str) -> str:
+    r = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=60)
+    return " ".join(r.stdout.splitlines()[:1]) if r.returncode == 0 else program
+
+
+def build_mesa_cases(apt=None) -> Path:
+    """The cached arm64 mesa-cases (dynamically linked; dlopens Mesa), built if its inputs
+    changed: the C source, the shaders, the compilers, the header packages' versions."""
+    cc = cross_compiler()
+    if cc is None:
+        raise ToolBuildError(f"cannot build mesa-cases: no {CROSS_CC} on PATH (install "
+                             f"{' '.join(HOST_PACKAGES)}, e.g. with scripts/install-deps)")
+    glslang = _glslang()
+    includes, versions = _header_trees(apt)
+    sources = [MESA_SOURCE, *sorted(MESA_SHADERS.glob("*.comp"))]
+    key = cache.key_of([(p.name, hashlib.sha256(p.read_bytes()).hexdigest()) for p in sources],
+                       _compiler_id(cc), _tool_id(glslang), versions, MESA_CFLAGS, SPIRV_TARGET)
+    out = cache.cache_root() / "guest-tools" / f"mesa-cases-{key}"
+    if out.exists():
+        return out
+    cache.step(f"building mesa-cases for arm64: {len(sources) - 1} shaders to SPIR-V "
+               f"({GLSLANG}), {MESA_SOURCE.name} ({Path(cc).name}, headers of "
+               f"{', '.join(versions)})")
+    with tempfile.TemporaryDirectory() as spv_dir, cache.atomic_file(out) as tmp:
+        _spirv_headers(Path(spv_dir))
+        argv = [cc, *MESA_CFLAGS, "-I", spv_dir, *(f"-I{d}" for d in includes),
+                "-o", str(tmp), str(MESA_SOURCE), *MESA_LIBS]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise ToolBuildError(f"{cc} failed on {MESA_SOURCE}:\n{r.stdout}{r.stderr}")
+        _check_arm64(tmp, cc)
+        tmp.chmod(0o755)
+    _prune(out.parent, "mesa-cases-", keep=out)
+    return out
+
+
+def _check_arm64(path: Path, cc: str) -> None:
+    head = path.read_bytes()[:20]
+    # ELF64, little endian, e_machine 183 = AArch64
+    if head[:4] != b"\x7fELF" or head[4] != 2 or int.from_bytes(head[18:20], "little") != 183:
+        raise ToolBuildError(f"{cc} did not produce an arm64 ELF64 executable")
+
+
 def tools_archive() -> Path:
     """A cached newc archive holding /usr/bin/panthor-client."""
-    binary = build_client()
-    data = binary.read_bytes()
-    key = cache.key_of(hashlib.sha256(data).hexdigest(), CLIENT_GUEST_PATH)
-    out = cache.cache_root() / "initramfs" / f"tools-{key}.cpio"
+    return _archive("tools-", {CLIENT_GUEST_PATH: build_client().read_bytes()})
+
+
+def mesa_tools_archive() -> Path:
+    """A cached newc archive holding /usr/bin/mesa-cases (boots with Debian's Mesa)."""
+    return _archive("mesa-tools-", {MESA_GUEST_PATH: build_mesa_cases().read_bytes()})
+
+
+def _archive(prefix: str, files: dict[str, bytes]) -> Path:
+    key = cache.key_of(sorted((path, hashlib.sha256(data).hexdigest())
+                              for path, data in files.items()))
+    out = cache.cache_root() / "initramfs" / f"{prefix}{key}.cpio"
     if out.exists():
         return out
     w = CpioWriter()
-    w.add_file(CLIENT_GUEST_PATH, data, 0o755)
+    for path, data in files.items():
+        w.add_file(path, data, 0o755)
     with cache.atomic_file(out) as tmp:
         tmp.write_bytes(w.to_bytes())
-    _prune(out.parent, "tools-", keep=out)
+    _prune(out.parent, prefix, keep=out)
     return out
 
 

@@ -28,7 +28,7 @@ from mcu.iface import SharedSection
 from vdev.dma import DmaError
 
 from . import suspend
-from .stream import SYNC_WAIT, UNBLOCKED, CommandStream, CsFatal, Ring, SyncWait
+from .stream import SB_WAIT, SYNC_WAIT, UNBLOCKED, CommandStream, CsFatal, Ring, SyncWait
 
 log = logging.getLogger("mali.csg")
 
@@ -155,6 +155,8 @@ class CsgSlots:
                 cs.wait = None
                 cs.fatal = None
                 cs.regs = [0] * len(cs.regs)
+                cs.drop_jobs()
+                cs.sb_blocked = False
             slot.state = START
         elif new == RESUME:
             try:
@@ -174,6 +176,7 @@ class CsgSlots:
                     cs.ring = self._ring(slot.index, cs.index)
         elif new == SUSPEND:
             for cs in slot.streams:
+                cs.finish_jobs()  # dispatches in flight complete before the state is saved
                 cs.drain(-1)
             try:
                 self.iface.aspace.write(slot.suspend_buf, suspend.save(slot.streams))
@@ -188,6 +191,7 @@ class CsgSlots:
                 cs.running = False
                 cs.frames = []
                 cs.pending = [[] for _ in cs.pending]
+                cs.jobs = []
         slot.idle = False
 
     def _dma_bus_fault(self, e: Exception, slot: CsgSlot, what: str) -> None:
@@ -249,7 +253,7 @@ class CsgSlots:
                 co["CS_STATUS_BLOCKED_REASON"] = SYNC_WAIT
             else:
                 co["CS_STATUS_WAIT"] = 0
-                co["CS_STATUS_BLOCKED_REASON"] = UNBLOCKED
+                co["CS_STATUS_BLOCKED_REASON"] = SB_WAIT if cs.sb_blocked else UNBLOCKED
         self._csg(I.CSG_OUTPUT, slot.index)["CSG_STATUS_STATE"] = CSG_STATUS_STATE_IDLE if slot.idle else 0
 
     def _toggle_event(self, slot: CsgSlot, bit: int) -> None:
@@ -281,6 +285,7 @@ class CsgSlots:
                     fatal.exception_type, fatal.info, fatal.why)
         cs.fatal = fatal
         cs.running = False
+        cs.drop_jobs()
         self._emit(Kind.CS_FATAL, value=fatal.exception_type, slot=slot.index, stream=cs.index, aux=fatal.info)
         co = self._cs(I.CS_OUTPUT, slot.index, cs.index)
         ci = self._cs(I.CS_INPUT, slot.index, cs.index)
@@ -306,3 +311,4 @@ class CsgSlots:
                 cs.frames = []
                 cs.wait = None
                 cs.pending = [[] for _ in cs.pending]
+                cs.jobs = []

@@ -146,9 +146,10 @@ class Engine:
         (slice result, more work, someone waits)."""
         busy = waiting = False
         slots = self.csg_slots
-        before, was_waiting = cs.instructions, cs.wait is not None
+        before, was_waiting, steps = cs.instructions, cs.wait is not None, cs.job_steps
         result = self._slice(slot, cs)
-        if cs.instructions != before or was_waiting and cs.wait is None:  # ran something, or a wait completed
+        # ran something (instructions or a dispatch step), or a wait completed
+        if cs.instructions != before or cs.job_steps != steps or was_waiting and cs.wait is None:
             slots.report_busy(slot)
         if result == "budget":
             busy = True
@@ -167,7 +168,7 @@ class Engine:
     @staticmethod
     def _is_idle(cs) -> bool:
         f = cs.frames[0]
-        return len(cs.frames) == 1 and f.pc == f.end
+        return len(cs.frames) == 1 and f.pc == f.end and not cs.jobs
 
     def _slice(self, slot, cs) -> str:
         slots = self.csg_slots

@@ -6,9 +6,15 @@ reason the stream is blocked, if it is. Every memory access goes through the gro
 address space, so a bad address is a real MMU fault (reported by the MMU) and a CS fatal.
 
 Asynchronous instructions (FLUSH_CACHE2, SYNC_ADD/SET, STORE_STATE, HEAP_OPERATION,
-TRACE_POINT) first wait for the scoreboard slots in their wait mask, then are queued on their
-signal slot; WAIT completes the slots it names, and a stream that runs out of work completes
+TRACE_POINT, FINISH_FRAGMENT) first wait for the scoreboard slots in their wait mask, then are
+queued on their signal slot; endpoint work (RUN_FRAGMENT) is queued on the slot SET_SB_ENTRY
+selected. WAIT completes the slots it names, and a stream that runs out of work completes
 all of them. So scoreboards really order the work, as on hardware, with zero latency.
+
+RUN_COMPUTE queues a dispatch on the endpoint scoreboard entry (SET_SB_ENTRY). A dispatch
+runs in bounded steps at the start of each slice; until it is done its entry stays busy:
+work queued behind it waits, and an instruction that must drain the entry (WAIT, a SYNC
+deferred on it) waits too, retried after the next step (blocked reason SB_WAIT).
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from fragment import FragmentFault, FragmentJob, run_fragment
 from mali_base.events import Kind
 from mali_base.pagetable import ACCESS_READ, ACCESS_WRITE
+from mali_regs.descriptors import FRAGMENT_SR
 from mali_regs.enums import EXCEPTION
+from shader.interp import ShaderFault
 
-from . import compiled, isa
+from . import compiled, dispatch, isa, job_trace
 from .isa import Op
 
 if TYPE_CHECKING:
@@ -39,6 +48,10 @@ MAX_CALL_DEPTH = 8
 
 # CS_STATUS_BLOCKED_REASON
 UNBLOCKED, SB_WAIT, PROGRESS_WAIT, SYNC_WAIT, DEFERRED, RESOURCE, FLUSH = range(7)
+
+
+class ScoreboardBusy(Exception):
+    """An instruction must wait for a scoreboard entry whose dispatch is still running."""
 
 
 class CsFatal(Exception):
@@ -97,6 +110,13 @@ class CommandStream:
         self.heap = 0
         self.exception_handlers: dict[int, tuple[int, int]] = {}
         self.sync_dirty = False    # a sync object was written since the CSG last reported it
+        self.sb_endpoint = 0       # SET_SB_ENTRY: the slot RUN_* work signals
+        self.sb_other = 0          # ... and the one other asynchronous work uses (synchronous here)
+        self.last_fragment: list[str] = []  # the last RUN_FRAGMENT's descriptors, decoded
+        self.last_compute: list[str] = []   # the last RUN_COMPUTE: sizes, descriptors, first instructions
+        self.jobs: list = []       # dispatches still running, oldest first (also queued in pending)
+        self.sb_blocked = False    # the current instruction waits for a busy scoreboard entry
+        self.job_steps = 0
 
     # -- registers ---------------------------------------------------------------------
 
@@ -136,13 +156,50 @@ class CommandStream:
                           f"signal slot {slot} beyond the {len(self.pending)} scoreboard entries")
         self.pending[slot].append(work)
 
-    def drain(self, mask: int) -> None:
-        """Complete the asynchronous work queued on the scoreboard slots in `mask`."""
+    def drain(self, mask: int, wait: bool = True) -> None:
+        """Complete the asynchronous work queued on the scoreboard slots in `mask`. A dispatch
+        still running holds its slot there (what is behind it stays queued) and, with `wait`,
+        raises ScoreboardBusy: the instruction waits for it."""
+        busy = False
         for i, q in enumerate(self.pending):
             if mask & (1 << i) and q:
-                work, self.pending[i] = q, []
-                for op in work:
+                while q:
+                    op = q[0]
+                    if isinstance(op, dispatch.AsyncDispatch):
+                        if not op.done:
+                            busy = True
+                            break
+                        q.pop(0)
+                        continue
+                    q.pop(0)
                     op()
+        if busy and wait:
+            raise ScoreboardBusy()
+
+    def run_jobs(self, budget: int) -> None:
+        """Advance the oldest running dispatch by `budget` shader-core instructions."""
+        while self.jobs and budget > 0:
+            job = self.jobs[0]
+            try:
+                done = job.step(budget)
+            except BaseException:
+                self.drop_jobs()
+                raise
+            self.job_steps += 1
+            if not done:
+                return
+            self.jobs.pop(0)
+            budget = 0
+
+    def finish_jobs(self) -> None:
+        """Run every dispatch to its end (the group is being suspended)."""
+        for job in self.jobs:
+            job.finish()
+        self.jobs = []
+
+    def drop_jobs(self) -> None:
+        self.jobs = []
+        self.pending = [[w for w in q if not isinstance(w, dispatch.AsyncDispatch)] for q in self.pending]
 
     def start(self, ring: Ring, extract: int) -> None:
         self.ring = ring
@@ -161,6 +218,7 @@ class Interpreter:
         self.clock = clock  # timestamps and cycle counts for STORE_STATE
         # The bus only if some sink wants CS_INSTR events: other kinds cost the loop nothing.
         self.events = events if events is not None and Kind.CS_INSTR in events.wants else None
+        self.job_events = events if events is not None and Kind.JOB in events.wants else None
 
     # -- ring pointers (MCU side, AS0) ----------------------------------------------------
 
@@ -184,9 +242,17 @@ class Interpreter:
         The hot loop keeps the frame's pc in a local (written back on every way out), fetches
         through the address space's per-page word views and runs register-only instructions
         as compiled closures; everything else goes through the handler table."""
+        if cs.jobs:
+            try:
+                cs.run_jobs(dispatch.JOB_STEP)
+            except ShaderFault as e:
+                raise CsFatal(e.exception_type, e.info, f"shader core: {e.why}") from None
+            if cs.sb_blocked and cs.jobs:
+                return "budget"
+        cs.sb_blocked = False
         if cs.wait is not None:
             if not self._wait_done(cs, aspace):
-                return "blocked"
+                return "budget" if cs.jobs else "blocked"  # a dispatch in flight keeps running
             self._wait_error(cs, aspace)
             cs.wait = None
             self._advance(cs)
@@ -219,8 +285,8 @@ class Interpreter:
                         if pc == end:
                             end = f.end = self.insert(cs)
                             if pc == end:
-                                cs.drain(-1)
-                                return "idle"
+                                cs.drain(-1, wait=False)
+                                return "budget" if cs.jobs else "idle"
                             if (end - pc) & 7 or not 0 < end - pc <= rsize:
                                 raise CsFatal(EXC_INSTR_INVALID_PC, end,
                                               f"ring insert 0x{end:x} is not a whole number of instructions past extract "
@@ -306,11 +372,17 @@ class Interpreter:
                     f.pc = pc
                     f = None
                     page = -1
-                    if self._execute(cs, aspace, isa.decode(raw), va):
+                    try:
+                        advance = self._execute(cs, aspace, isa.decode(raw), va)
+                    except ScoreboardBusy:
+                        cs.sb_blocked = True
+                        cs.drain(-1, wait=False)
+                        return "budget"
+                    if advance:
                         self._advance(cs)
                     elif cs.wait is not None:
-                        cs.drain(-1)
-                        return "blocked"
+                        cs.drain(-1, wait=False)
+                        return "budget" if cs.jobs else "blocked"
                     break
         finally:
             if f is not None:
@@ -318,7 +390,7 @@ class Interpreter:
             cs.instructions += n
             if rec is not None:
                 events.release()
-        cs.drain(-1)
+        cs.drain(-1, wait=False)
         return "budget"
 
     @staticmethod
@@ -364,7 +436,7 @@ class Interpreter:
         if handler is not None:
             return handler(self, cs, aspace, ins, va)
         op = ins.op
-        if op.name.startswith(("RUN_", "FINISH_")):
+        if op.name.startswith(("RUN_", "FINISH_TILING")):
             raise CsFatal(EXC_CS_INSTR_INVALID, int(op),
                           f"{op.name} at 0x{va:x} needs shader cores, which this virtual GPU does not emulate yet")
         raise CsFatal(EXC_CS_INSTR_INVALID, int(op), f"{op.name} at 0x{va:x} is not implemented")
@@ -468,6 +540,56 @@ class Interpreter:
         cs.drain(ins.wait_mask)
         log.info("CSG%d CS%d TRACE_POINT r%d..r%d = %s", cs.slot, cs.index, ins.base, ins.base + ins.count - 1,
                  [hex(cs.r(ins.base + i)) for i in range(ins.count)])
+        cs.signal(ins.signal_slot, _nothing)
+        return True
+
+    def _op_set_sb_entry(self, cs, aspace, ins, va) -> bool:
+        cs.sb_endpoint, cs.sb_other = ins.endpoint_entry, ins.other_entry
+        return True
+
+    def _op_run_compute(self, cs, aspace, ins, va) -> bool:
+        try:
+            job = dispatch.AsyncDispatch(aspace, dispatch.compute_args(cs, ins), f"{ins.op.name} at 0x{va:x}")
+        except ShaderFault as e:
+            raise CsFatal(e.exception_type, e.info, f"{ins.op.name} at 0x{va:x}: {e.why}") from None
+        cs.signal(cs.sb_endpoint, job)
+        cs.jobs.append(job)
+        cs.last_compute = job.describe()
+        if self.job_events is not None:
+            job_trace.record(self.job_events, cs, ins.op, ins.raw, va, aspace)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("CSG%d CS%d %s", cs.slot, cs.index, "\n  ".join(cs.last_compute))
+        return True
+
+    def _op_run_fragment(self, cs, aspace, ins, va) -> bool:
+        """The job reads the staging registers now and runs when its scoreboard slot completes."""
+        if ins.enable_tem:
+            raise CsFatal(EXC_CS_INSTR_INVALID, int(ins.op), f"RUN_FRAGMENT at 0x{va:x}: Enable TEM (a tile "
+                          "enable map) is not emulated by this virtual GPU")
+        job = FragmentJob(cs.d(FRAGMENT_SR["FBD_POINTER"]), cs.r(FRAGMENT_SR["BBOX_MIN"]),
+                          cs.r(FRAGMENT_SR["BBOX_MAX"]))
+        progress = ins.progress_inc
+        events = self.job_events
+        regs = job_trace.registers(cs) if events is not None else None
+
+        def work():
+            try:
+                fb = run_fragment(aspace, job)
+            except FragmentFault as e:
+                raise CsFatal(e.exception_type, e.info, f"RUN_FRAGMENT at 0x{va:x}: {e.why}") from None
+            cs.last_fragment = fb.lines()
+            if events is not None:
+                job_trace.record(events, cs, ins.op, ins.raw, va, aspace, regs)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("CSG%d CS%d RUN_FRAGMENT at 0x%x:\n%s", cs.slot, cs.index, va, "\n".join(cs.last_fragment))
+            cs.progress += progress
+        cs.signal(cs.sb_endpoint, work)
+        return True
+
+    def _op_finish_fragment(self, cs, aspace, ins, va) -> bool:
+        """Ends a fragment pass: with no tiler emulated no heap chunks were handed out, so there
+        are none to release and no completed-fragment count for a tiler OOM handler to read."""
+        cs.drain(ins.wait_mask)
         cs.signal(ins.signal_slot, _nothing)
         return True
 
@@ -592,9 +714,13 @@ _HANDLERS: dict[Op, Callable[..., bool]] = {
     Op.HEAP_OPERATION: Interpreter._op_heap_operation,
     Op.TRACE_POINT: Interpreter._op_trace_point,
     Op.SET_EXCEPTION_HANDLER: Interpreter._op_set_exception_handler,
-    # resources are always available; one endpoint; no protected mode
+    Op.SET_SB_ENTRY: Interpreter._op_set_sb_entry,
+    Op.RUN_COMPUTE: Interpreter._op_run_compute,
+    Op.RUN_COMPUTE_INDIRECT: Interpreter._op_run_compute,  # job size from SR37-39 as well (not verified)
+    Op.RUN_FRAGMENT: Interpreter._op_run_fragment,
+    Op.FINISH_FRAGMENT: Interpreter._op_finish_fragment,
+    # resources are always available; no protected mode
     Op.REQ_RESOURCE: Interpreter._op_nop,
-    Op.SET_SB_ENTRY: Interpreter._op_nop,
     Op.PROT_REGION: Interpreter._op_nop,
     Op.PROGRESS_WAIT: Interpreter._op_nop,
 }

@@ -25,7 +25,7 @@ StreamRecord = Struct(
     "wait_addr" / Int64ul,
     "wait_value" / Int64ul,
     "wait_flags" / Int32ul,  # bit0 64-bit, bit1 GT, bit2 error_reject
-    "pad" / Int32ul,
+    "sb_entries" / Int32ul,  # SET_SB_ENTRY: endpoint slot in bits 0-3, other slot in bits 4-7
 )
 SuspendBuffer = Struct(
     "magic" / Const(MAGIC),
@@ -44,7 +44,8 @@ def save(streams: list[CommandStream]) -> bytes:
             frames=[dict(ring=int(f.ring), pad=0, pc=f.pc, end=f.end) for f in cs.frames],
             nregs=len(cs.regs), regs=cs.regs, progress=cs.progress & (1 << 64) - 1, error=cs.error,
             waiting=int(w is not None), wait_addr=w.addr if w else 0, wait_value=w.value if w else 0,
-            wait_flags=(w.is64 | (w.cond == 1) << 1 | w.error_reject << 2) if w else 0, pad=0))
+            wait_flags=(w.is64 | (w.cond == 1) << 1 | w.error_reject << 2) if w else 0,
+            sb_entries=cs.sb_endpoint | cs.sb_other << 4))
     return SuspendBuffer.build(dict(nstreams=len(streams), streams=recs))
 
 
@@ -57,6 +58,7 @@ def restore(data: bytes, streams: list[CommandStream]) -> None:
         cs.regs[:len(rec.regs)] = list(rec.regs)[:len(cs.regs)]
         cs.progress = rec.progress
         cs.error = rec.error
+        cs.sb_endpoint, cs.sb_other = rec.sb_entries & 0xF, (rec.sb_entries >> 4) & 0xF
         cs.wait = (SyncWait(rec.wait_addr, rec.wait_value, bool(rec.wait_flags & 1), (rec.wait_flags >> 1) & 1,
                             bool(rec.wait_flags & 4)) if rec.waiting else None)
 

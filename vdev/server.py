@@ -236,13 +236,19 @@ class Server:
         if self.conn is not None:
             self._refuse(sock)
             return
+        self.attach_client(sock)
+
+    def attach_client(self, sock: socket.socket) -> None:
+        """Make a connected socket the client (what accept does; the fuzz harness hands over
+        one end of a socketpair and drives `_on_readable` itself, without a listener)."""
         self.conn = Connection(sock, max_fds=MAX_MSG_FDS, max_msg_size=MAX_DATA_XFER + 4096)
         self._connected_at = time.monotonic()
         self._partial_since = None
         self.negotiated = False
         self.write_multiple = False
         self.connections += 1
-        self._sel.register(self.conn.fileno(), "conn")
+        if self._sel is not None:
+            self._sel.register(self.conn.fileno(), "conn")
         log.info("client connected (connection %d)", self.connections)
         with self.device.lock:
             self.device.client_connected()
@@ -260,6 +266,7 @@ class Server:
             n = self.dma.unmap_all()
         self.interrupts.release_all()
         log.info("client disconnected (%s); dropped %d DMA maps and the IRQ fds, device state kept", why, n)
+        self._error_log.flush()   # what this client's bad messages had suppressed is counted now
         with self.device.lock:
             self.device.client_disconnected()
 

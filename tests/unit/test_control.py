@@ -85,3 +85,53 @@ def test_status_shows_streams_with_ring_pointers_waits_and_next_instructions(ser
     text = format_status(st)
     assert "CSG0: START AS1" in text and "waits for [0x400000] GT 0x5 (now 0)" in text
     assert st["glb"] is not None and st["mcu_status"] == "ENABLED"
+
+
+def test_status_shows_the_last_run_fragment_decoded(served):
+    from mali_gpu.control import format_status
+    from mali_regs import descriptors as D
+    from scheduler.isa import Op, encode
+    from tests.driver_model import BUF_VA, Group, mov32, mov48
+    gpu, path = served
+    d = Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)
+    g = Group(gpu, d)
+    fbd_va = BUF_VA + 0x1000
+    rt = D.RGB_RENDER_TARGET.encode(internal_format="R8G8B8A8", writeback_format="R8G8B8A8", swizzle="RGBA",
+                                    writeback_block_format="Linear", write_enable=True, clean_pixel_write_enable=True,
+                                    writeback_buffer_base=BUF_VA + 0x2000, writeback_buffer_row_stride=64,
+                                    clear_color_0=0xFF0000FF)
+    gpu.ram.write(g.pa[BUF_VA] + 0x1000, D.FRAMEBUFFER_PARAMETERS.encode(
+        width=16, height=16, bound_max_x=15, bound_max_y=15, render_target_count=1) + bytes(64) + rt)
+    g.submit([mov48(40, D.FRAMEBUFFER_POINTER.encode_int(pointer=fbd_va, render_target_count=1)),
+              mov32(42, 0), mov32(43, 15 << 16 | 15), encode(Op.RUN_FRAGMENT), encode(Op.WAIT, wait_mask=1)])
+    g.run()
+    assert g.buf(0x2000) == 0xFF0000FF
+    st = request(path, {"cmd": "status"})
+    frag = st["csg_slots"][0]["streams"][0]["last_fragment"]
+    assert frag[0].startswith(f"FBD 0x{fbd_va:x}: Framebuffer Parameters: ") and "Width=16" in frag[0]
+    assert "RT0: RGB Render Target: " in frag[1] and "Internal Format=R8G8B8A8" in frag[1]
+    assert "last RUN_FRAGMENT:" in format_status(st)
+
+
+def test_status_shows_the_last_run_compute_with_its_first_instructions(served):
+    from mali_gpu.control import format_status
+    from tests.compute_model import SHADER_VA, run_compute_cs, setup_compute
+    from tests.driver_model import BUF_VA, Group
+    gpu, path = served
+    d = Driver(gpu)
+    gpu.write("MCU_CONTROL", 2)
+    g = Group(gpu, d)
+    nfau, wg = setup_compute(g, "MOV.i32 r2, u2\nSHADDX.u64 r0, u0, r60.w0, shift:0x2\n"
+                                "STORE.i32.slot0.end @r2, r0, offset:0", [BUF_VA, 0, 0x1234], wg=(32, 1, 1))
+    g.submit(run_compute_cs(nfau, wg, (2, 1, 1)))
+    g.run(rounds=50)
+    assert g.buf(4 * 63) == 0x1234
+    st = request(path, {"cmd": "status"})
+    comp = st["csg_slots"][0]["streams"][0]["last_compute"]
+    assert comp[0].startswith("RUN_COMPUTE at 0x")
+    assert comp[1].startswith("workgroup 32x1x1, 2x1x1 workgroups (64 threads)")
+    assert "Shader Program: " in comp[2] and "Stage=Compute" in comp[2] and "Preload=0x1000" in comp[2]
+    assert comp[4:] == [f"  0x{SHADER_VA:x}: MOV.i32 r2, u2", f"  0x{SHADER_VA + 8:x}: SHADDX.u64 r0, u0, r60.w0, shift:0x2",
+                        f"  0x{SHADER_VA + 16:x}: STORE.i32.slot0.end @r2, r0, offset:0"]
+    assert "last RUN_COMPUTE:" in format_status(st)

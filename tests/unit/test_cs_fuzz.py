@@ -27,7 +27,7 @@ CS_REGS = 96
 def random_instr(rng: random.Random) -> int:
     """Mostly in range (registers that exist, short offsets and counts), so streams get past
     their first instruction; sometimes anything the field can hold."""
-    shaders = rng.random() < 0.03  # RUN_*/FINISH_* fault the queue at once (no shader cores)
+    shaders = rng.random() < 0.03  # RUN_*/FINISH_*: most fault the queue at once (no shader cores)
     op = rng.choice([o for o in Op if o.name.startswith(("RUN_", "FINISH_")) == shaders])
     fields = {}
     for s in FIELDS[op]:

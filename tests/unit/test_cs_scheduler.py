@@ -107,7 +107,7 @@ def test_store_to_unmapped_va_is_an_mmu_fault_and_a_cs_fatal(booted):
 
 @pytest.mark.parametrize("word, code", [
     (0xFE << 56, 0x49),                                                   # no such opcode
-    (int(Op.RUN_COMPUTE) << 56, 0x49),                                   # needs shader cores
+    (int(Op.RUN_IDVS) << 56, 0x49),                                      # needs the tiler
 ])
 def test_invalid_and_unemulated_instructions_are_fatal(booted, word, code):
     gpu, d = booted
@@ -135,17 +135,21 @@ def test_suspend_and_resume_keep_registers_and_ring_position(booted):
     gpu, d = booted
     g = Group(gpu, d)
     g.submit([mov32(20, 0xABCD), mov48(0, SYNC_VA + 0x100), mov32(2, 0),
+              encode(Op.SET_SB_ENTRY, endpoint_entry=3, other_entry=1),
               encode(Op.SYNC_WAIT32, addr=0, data=2, cond=1),
               mov48(4, BUF_VA), encode(Op.STORE_MULTIPLE, addr=4, base=20, mask=1, offset=0x20)])
     g.run()
     g.request(state=2)                                   # SUSPEND
-    gpu.dev.csg_slots.slots[0].streams[0].regs[20] = 0   # the slot is now free for someone else
+    cs = gpu.dev.csg_slots.slots[0].streams[0]
+    cs.regs[20] = 0                                      # the slot is now free for someone else
+    cs.sb_endpoint = cs.sb_other = 0
     gpu.ram.u32(g.pa[SYNC_VA] + 0x100, 1)                # the wait is satisfied while suspended
     g.run()
     assert g.buf(0x20) == 0
     g.request(state=3)                                   # RESUME restores from the buffer
     g.run()
     assert g.buf(0x20) == 0xABCD
+    assert (cs.sb_endpoint, cs.sb_other) == (3, 1)       # SET_SB_ENTRY state came back too
     assert g.extract() == g.insert[0]
 
 

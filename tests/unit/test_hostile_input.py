@@ -211,6 +211,69 @@ def test_rate_limited_log_summarises_what_it_suppressed(caplog):
         "read of unmapped offset 0x00000", "... and 131,071 more", "later", "... and 1 more"]
 
 
+def _wait_for_line(path, text, timeout=5.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines()
+        if any(text in line for line in lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_rate_limited_log_summarises_when_the_flood_stops(tmp_path):
+    """No later line and no flush(): the summary still reaches the log file, once the window ends."""
+    path = tmp_path / "flood.log"
+    logger = logging.getLogger("test.flood.stops")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    try:
+        limited = RateLimitedLog(logger, burst=2, interval=0.2)
+        for i in range(1000):
+            limited.warning("read of unmapped offset 0x%05x", i)
+        lines = _wait_for_line(path, "more")
+        time.sleep(0.3)   # and nothing after it: one summary, not one per window
+        lines = path.read_text().splitlines()
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert lines == ["WARNING read of unmapped offset 0x00000", "WARNING read of unmapped offset 0x00001",
+                     "WARNING ... and 998 more"]
+    assert limited.suppressed_total == 998
+
+
+def test_register_misuse_flood_is_summarised_after_it_stops(mali, tmp_path):
+    """Through the real path: unmapped BAR reads over vfio-user, then silence; the log file ends
+    with the count of the lines the rate limit dropped, and logged + summarised = every misuse."""
+    path = tmp_path / "mali.log"
+    logger = logging.getLogger("mali.regs")
+    handler = logging.FileHandler(path)
+    old_level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        c = mali.client()
+        regs = mali.device.regs
+        before = regs.misuse
+        for _ in range(300):
+            c.read32(0, 0x1FFFC)  # unmapped
+        deadline = time.monotonic() + 5
+        while True:   # a slow host may split the flood over two windows: two summaries
+            lines = path.read_text().splitlines()
+            logged = [line for line in lines if "unmapped offset 0x1fffc" in line]
+            summaries = [int(line.split()[2].replace(",", "")) for line in lines if line.startswith("... and ")]
+            if len(logged) + sum(summaries) >= 300 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        handler.close()
+    assert regs.misuse - before == 300
+    assert summaries and len(logged) <= 25 * len(summaries), lines
+    assert len(logged) + sum(summaries) == 300, lines
+
+
 def test_bad_message_floods_are_rate_limited(served, caplog):
     c = served.client()
     with caplog.at_level(logging.WARNING, logger="vdev.server"):
