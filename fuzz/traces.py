@@ -11,7 +11,7 @@ from mali_trace.analysis import show, stats
 from mali_trace.formats import TraceFormatError, write
 from mali_trace.header import TraceHeader
 
-from .harness import Finding
+from .harness import Finding, mutations, watched
 
 # The errors a reader may answer a bad file with: what the CLI reports as "cannot read".
 FORMAT_ERRORS = (binary.BinaryFormatError, jsonl.JsonlFormatError, mmiotrace.MmiotraceFormatError, TraceFormatError)
@@ -78,3 +78,15 @@ def check_reader(fmt: str, data: bytes) -> None:
         stats(events, header)
     except FORMAT_ERRORS:
         return  # e.g. a header naming a GPU we do not know: the CLI says so
+
+
+def reader_harness(fmt: str):
+    """`one_input` and `seeds` of the harness of one trace reader."""
+    @watched
+    def one_input(data: bytes) -> None:
+        check_reader(fmt, data)
+
+    def seeds() -> list[bytes]:
+        base = [encoded(fmt), encoded(fmt, 8), encoded(fmt, 0)]
+        return base + mutations(base, 40, seed=1)
+    return one_input, seeds
