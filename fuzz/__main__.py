@@ -2,7 +2,7 @@
 
     python -m fuzz list
     python -m fuzz run NAME [CORPUS_DIR...] [-libfuzzer_flag=...]   # one harness, libFuzzer's own CLI
-    python -m fuzz all [--time S] [--dir DIR]                      # each harness S seconds, a summary
+    python -m fuzz all [--time S] [--dir DIR] [NAME...]            # each (named) harness S seconds, a summary
     python -m fuzz seeds NAME DIR                                  # write the seed corpus
     python -m fuzz replay NAME FILE...                             # run inputs (a crash artifact) once
 
@@ -25,7 +25,8 @@ from pathlib import Path
 HARNESSES = ("vfio_messages", "registers", "cs_ring", "firmware_image", "trace_binary", "trace_jsonl",
              "trace_mmiotrace")
 # What coverage counts: the project's packages (the harness modules and the stdlib stay out).
-INSTRUMENTED = ["vdev", "mali_regs", "mali_base", "mali_gpu", "mcu", "scheduler", "firmware_loader", "mali_trace"]
+INSTRUMENTED = ["vdev", "mali_regs", "mali_base", "mali_gpu", "mcu", "scheduler", "firmware_loader", "mali_trace",
+                "shader", "fragment"]
 LIBFUZZER_FLAGS = ["-timeout=60", "-rss_limit_mb=3072", "-max_len=65536", "-print_final_stats=1"]
 
 
@@ -71,11 +72,12 @@ _STAT = re.compile(r"^stat::(\w+):\s+(\d+)", re.M)
 _COV = re.compile(r"cov: (\d+) ft: (\d+)")
 
 
-def cmd_all(seconds: int, base: Path) -> int:
-    """Each harness for `seconds`, one after the other; a JSON summary in base/summary.json."""
+def cmd_all(seconds: int, base: Path, names=HARNESSES) -> int:
+    """Each harness for `seconds`, one after the other; their figures go into base/summary.json
+    (merged with what it holds: two `all` runs over different harnesses may share a base)."""
     summary = {}
     failed = []
-    for name in HARNESSES:
+    for name in names:
         corpus = base / name
         if not corpus.is_dir() or not any(corpus.iterdir()):
             cmd_seeds(name, corpus)
@@ -100,10 +102,21 @@ def cmd_all(seconds: int, base: Path) -> int:
               flush=True)
         if p.returncode != 0:
             failed.append(name)
+        _merge_summary(base / "summary.json", name, summary[name])
     total = sum(s["inputs"] for s in summary.values())
     print(f"{'total':<16} {total:>10,} inputs")
-    (base / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 1 if failed else 0
+
+
+def _merge_summary(path: Path, name: str, figures: dict) -> None:
+    try:
+        kept = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        kept = {}
+    kept[name] = figures
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(kept, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def main(argv: list[str]) -> int:
@@ -127,8 +140,12 @@ def main(argv: list[str]) -> int:
         ap.add_argument("--time", type=int, default=int(os.environ.get("FUZZ_TIME", 300)), help="seconds per harness")
         ap.add_argument("--dir", type=Path, default=Path(os.environ.get("MALI_VDEV_CACHE", Path.home() / ".cache/mali-vdev"))
                         / "fuzz")
+        ap.add_argument("names", nargs="*", metavar="NAME", help=f"harnesses (default: all of {', '.join(HARNESSES)})")
         a = ap.parse_args(rest)
-        return cmd_all(a.time, a.dir)
+        unknown = [n for n in a.names if n not in HARNESSES]
+        if unknown:
+            ap.error(f"unknown harness {', '.join(unknown)}; harnesses: {', '.join(HARNESSES)}")
+        return cmd_all(a.time, a.dir, a.names or HARNESSES)
     print(__doc__, file=sys.stderr)
     return 2
 

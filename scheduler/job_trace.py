@@ -66,6 +66,10 @@ class SnapshotSpace:
         return bytes(m.get(va + i, 0) for i in range(size))
 
 
+# The instructions a JOB event may close (what `record` is called for).
+JOB_OPS = frozenset({isa.Op.RUN_COMPUTE, isa.Op.RUN_COMPUTE_INDIRECT, isa.Op.RUN_FRAGMENT})
+
+
 def describe(op: isa.Op, raw: int, registers, space) -> list[str]:
     """The job decoded: sizes, descriptors, the shader's first instructions (compute) or the
     framebuffer and render targets (fragment)."""
@@ -124,5 +128,10 @@ class JobReplay:
 
     def job(self, ev) -> tuple[str, list[str]]:
         regs, memory = self._pending.pop((ev.slot, ev.stream), ({}, {}))
-        op = isa.decode(ev.value).op
+        try:
+            op = isa.decode(ev.value).op
+        except isa.InvalidInstruction as e:  # a damaged or hand-made trace: say what it holds
+            return "INVALID", [f"(not a job instruction: 0x{ev.value:016x}: {e.reason})"]
+        if op not in JOB_OPS:
+            return op.name, [f"(not a job instruction: {isa.disassemble(ev.value)})"]
         return op.name, describe(op, ev.value, _Registers(regs), SnapshotSpace(memory))

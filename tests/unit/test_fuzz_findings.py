@@ -88,3 +88,16 @@ def test_jsonl_event_fields_out_of_their_range(tmp_path, field, value):
     line = "{" + ",".join(f'"{k}":{v}' for k, v in fields.items()) + "}"
     with pytest.raises(JsonlFormatError, match=f"field {field} is"):
         _load(tmp_path, "t.jsonl", '{"type":"header","format":"mali-vdev-trace"}\n' + line + "\n")
+
+
+@pytest.mark.parametrize("value, shown", [(0xFFFF000E00000000, "not a job instruction: 0xffff000e00000000: unknown opcode 255"),
+                                          (0x0100000000000000 | 5, "not a job instruction: MOVE48")])
+def test_job_event_whose_instruction_is_not_a_job(tmp_path, value, shown):
+    """found: a JOB event (kind 17) carrying a word that is no CS instruction raised
+    InvalidInstruction out of `trace show`'s decoder; one carrying another instruction was
+    named as if it were a job."""
+    from mali_trace.analysis import show
+    t = _load(tmp_path, "t.jsonl", '{"type":"header","format":"mali-vdev-trace","gpu_id":2825322501,"profile":"g610"}\n'
+                                   '{"seq":1,"t_ns":5,"kind":"JOB","addr":4096,"value":%d,"slot":0,"stream":0}\n' % value)
+    lines = [str(x) for x in show(t.events, t.header)]
+    assert any(shown in line for line in lines), lines
