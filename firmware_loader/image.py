@@ -463,12 +463,8 @@ class FirmwareImage:
                 # Tyr refuses it; panthor does not check and copies past the end of the BO.
                 errors.append(f"{where}: {len(s.data):#x} bytes of data do not fit its "
                               f"{s.va_size:#x}-byte VA range")
-            for other in mapped:
-                if s.va_start < other.va_end and other.va_start < s.va_end:
-                    errors.append(f"{where} overlaps IFACE entry {other.entry} (VA "
-                                  f"0x{other.va_start:x}-0x{other.va_end:x}): its explicit VA "
-                                  "cannot be reserved")
             mapped.append(s)
+        errors.extend(_overlaps(mapped))
 
         if tyr:
             if not mapped:
@@ -514,3 +510,26 @@ def parse(data: bytes | bytearray | memoryview) -> FirmwareImage:
 
 def load(path: str | Path) -> FirmwareImage:
     return FirmwareImage.parse(Path(path).read_bytes())
+
+
+
+def _disjoint(sections: list[Section]) -> bool:
+    spans = sorted((s.va_start, s.va_end) for s in sections)
+    return all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+
+
+def _overlaps(mapped: list[Section]) -> list[str]:
+    """The first section (in file order) whose VA range meets an earlier one's, where the
+    driver's VA reservation fails and it stops. Found by bisecting on the longest prefix
+    that is disjoint: N log^2 N for a hostile image of N sections all at one VA (pairwise
+    checks took 37 s and 32 million error lines for 8,000 sections)."""
+    if _disjoint(mapped):
+        return []
+    lo, hi = 1, len(mapped)  # mapped[:lo] is disjoint, mapped[:hi] is not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if _disjoint(mapped[:mid]) else (lo, mid)
+    s = mapped[hi - 1]
+    o = next(o for o in mapped[:hi - 1] if s.va_start < o.va_end and o.va_start < s.va_end)
+    return [f"IFACE entry {s.entry} (VA 0x{s.va_start:x}-0x{s.va_end:x}) overlaps IFACE entry {o.entry} "
+            f"(VA 0x{o.va_start:x}-0x{o.va_end:x}): its explicit VA cannot be reserved"]

@@ -475,3 +475,29 @@ def test_our_shared_layout_equals_arms(arch):
     built = parse(build_image(ours)).shared_section
     assert (built.va_start, built.va_end, built.flags, built.data) == \
         (img.shared_section.va_start, img.shared_section.va_end, img.shared_section.flags, ours)
+
+
+def test_overlapping_sections_report_where_the_driver_stops():
+    """File order X [0,4) S [3,8) B [1,20) (pages): the driver reserves X, then fails at S; B
+    is never reached. One error, naming S and X."""
+    page = 0x1000
+    base = 0x5000000
+    spans = [(0, 4), (3, 8), (1, 20)]
+    img = parse(build_image(bytes(64), sections=[SectionSpec(base + a * page, base + b * page, 0x7, b"", b"")
+                                                  for a, b in spans], check=False))
+    x, s = (next(t for t in img.sections if t.va_start == base + a * page) for a in (0, 3))
+    errors = [e for e in img.check("panthor")[0] if "overlaps" in e]
+    assert errors == [f"IFACE entry {s.entry} (VA 0x{s.va_start:x}-0x{s.va_end:x}) overlaps IFACE entry {x.entry} "
+                      f"(VA 0x{x.va_start:x}-0x{x.va_end:x}): its explicit VA cannot be reserved"]
+
+
+def test_thousands_of_sections_at_one_va_give_one_error():
+    """A hostile image: checking each section against every earlier one gave n(n-1)/2 error
+    lines (32 million and 37 s for 8,000 sections)."""
+    n = 3000
+    img = parse(build_image(bytes(64), sections=[SectionSpec(0x5000000, 0x5001000, 0x7, b"", b"")] * n, check=False))
+    for driver in ("panthor", "tyr"):
+        errors = [e for e in img.check(driver)[0] if "overlaps" in e]
+        first, second = [t.entry for t in img.sections if t.va_start == 0x5000000][:2]
+        assert errors == [f"IFACE entry {second} (VA 0x5000000-0x5001000) overlaps IFACE entry {first} "
+                          "(VA 0x5000000-0x5001000): its explicit VA cannot be reserved"]
