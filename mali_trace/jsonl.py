@@ -18,6 +18,7 @@ from typing import Iterator, TextIO
 from mali_base.events import Event, Kind
 
 from .decode import Decoder
+from .fields import FIELDS
 from .header import HeaderError, TraceHeader
 
 FORMAT_NAME = "mali-vdev-trace"
@@ -57,10 +58,6 @@ class JsonlEncoder:
         return ""
 
 
-# The raw fields of an event and their ranges (the binary record's widths).
-_U64, _I8 = (0, 1 << 64), (-128, 128)
-_FIELDS = (("seq", None, _U64), ("t_ns", None, _U64), ("addr", 0, _U64), ("value", 0, _U64),
-           ("width", 0, (0, 256)), ("slot", -1, _I8), ("stream", -1, _I8), ("aux", 0, _U64))
 
 
 def event_from_dict(d: dict) -> Event:
@@ -70,7 +67,7 @@ def event_from_dict(d: dict) -> Event:
         kind = d["kind"]
         kind = Kind[kind] if isinstance(kind, str) else Kind(kind)
         vals = []
-        for name, default, (lo, hi) in _FIELDS:
+        for name, default, (lo, hi) in FIELDS:
             v = d[name] if default is None else d.get(name, default)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v < hi:
                 raise ValueError(f"field {name} is {v!r}, not an integer in [{lo}, {hi})")

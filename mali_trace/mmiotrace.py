@@ -32,6 +32,7 @@ from mali_base.events import Event, Kind
 from mali_regs.mmio import MMIO_SIZE
 
 from .decode import Decoder
+from .fields import checked
 from .header import HeaderError, TraceHeader
 
 VERSION = "20070824"
@@ -144,9 +145,10 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
                         base = header.bar_phys
                     else:
                         base = m[0]
+                    ev = checked(seq + 1, _parse_ts(t), Kind.REG_READ if kw == "R" else Kind.REG_WRITE,
+                                 phys - base, value, width, -1, -1, 0)
                     seq += 1
-                    yield Event(seq, _parse_ts(t), Kind.REG_READ if kw == "R" else Kind.REG_WRITE,
-                                phys - base, value, width)
+                    yield ev
                 elif kw == "MAP":
                     maps[int(parts[2])] = (int(parts[3], 16), int(parts[5], 16))
                 elif kw == "UNMAP":
@@ -157,11 +159,12 @@ def read(f: TextIO, warnings: list | None = None) -> tuple[TraceHeader, Iterator
                     if m is None or m.group(1) not in Kind.__members__:
                         continue
                     kv = dict(item.split("=", 1) for item in m.group(2).split())
+                    ev = checked(seq + 1, _parse_ts(parts[1]), Kind[m.group(1)], int(kv.get("addr", "0"), 0),
+                                 int(kv.get("value", "0"), 0), int(kv.get("width", "0"), 0),
+                                 int(kv.get("slot", "-1"), 0), int(kv.get("stream", "-1"), 0),
+                                 int(kv.get("aux", "0"), 0))
                     seq += 1
-                    yield Event(seq, _parse_ts(parts[1]), Kind[m.group(1)], int(kv.get("addr", "0"), 0),
-                                int(kv.get("value", "0"), 0), int(kv.get("width", "0"), 0),
-                                int(kv.get("slot", "-1"), 0), int(kv.get("stream", "-1"), 0),
-                                int(kv.get("aux", "0"), 0))
+                    yield ev
             except (ValueError, IndexError) as e:
                 if warnings is not None:
                     warnings.append(f"line {n}: cannot parse {line.strip()!r}: {e}")

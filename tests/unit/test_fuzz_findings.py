@@ -101,3 +101,18 @@ def test_job_event_whose_instruction_is_not_a_job(tmp_path, value, shown):
                                    '{"seq":1,"t_ns":5,"kind":"JOB","addr":4096,"value":%d,"slot":0,"stream":0}\n' % value)
     lines = [str(x) for x in show(t.events, t.header)]
     assert any(shown in line for line in lines), lines
+
+
+@pytest.mark.parametrize("fields, bad", [("addr=0x1 value=-0x11 slot=0 aux=0x11", "value"),
+                                         ("addr=0x1 value=0x%x slot=0 aux=0x11" % (1 << 64), "value"),
+                                         ("addr=0x1 value=0x11 slot=300 aux=0x11", "slot")])
+def test_mmiotrace_event_mark_with_a_field_out_of_range(tmp_path, fields, bad):
+    """found: an IFACE event of value -0x11 in an mmiotrace MARK reached the interface decoder,
+    whose walk over the changed bits never ends for a negative word (`trace show` hung)."""
+    from mali_trace.analysis import show
+    t = _load(tmp_path, "t.mmiotrace", "VERSION 20070824\n"
+              f"MARK 0.007005 mali-vdev IFACE {fields} : CSG0 CSG_ACK = 0x00000011\n"
+              "MARK 0.007006 mali-vdev IFACE addr=0x1 value=0x11 slot=0 aux=0x11 : CSG0 CSG_ACK = 0x00000011\n")
+    assert [e.value for e in t.events] == [0x11]
+    assert any(f"field {bad} is" in w for w in t.warnings), t.warnings
+    assert len(list(show(t.events, t.header))) == 1
