@@ -45,8 +45,9 @@ ACCEPT_BACKOFF_S = 0.1
 
 class ControlServer:
     def __init__(self, dev: "MaliDevice", path: str, max_clients: int = MAX_CLIENTS,
-                 idle_timeout: float = IDLE_TIMEOUT_S):
+                 idle_timeout: float = IDLE_TIMEOUT_S, server_timing=None):
         self.dev = dev
+        self.server_timing = server_timing  # the vfio-user server's ServerTiming, for `status`
         self.path = path
         self.max_clients = max_clients
         self.idle_timeout = idle_timeout
@@ -282,6 +283,8 @@ class ControlServer:
                               for va, raw in cs["next"]]
             slots.append(entry)
         st["csg_slots"] = slots
+        if self.server_timing is not None:
+            st["server"] = self.server_timing.snapshot()
         return st
 
     def _status_top(self) -> dict:
@@ -300,7 +303,8 @@ class ControlServer:
                                 "faultstatus": r[f"AS_FAULTSTATUS[{a.index}]"],
                                 "faultaddress": r[f"AS_FAULTADDRESS[{a.index}]"]} for a in self._enabled_as()],
             "csg_slots": None,   # filled slot by slot
-            "engine": {"slices": dev.engine.slices, "instructions": dev.engine.instructions},
+            "engine": {"slices": dev.engine.slices, "instructions": dev.engine.instructions,
+                       "busy_us": dev.engine.busy_ns // 1000},
             "resets": dev.gpu_control.resets,
             "csg_events": dict(dev.csg_slots.raised),
             "faults_armed": [{"kind": i.describe(), "fired": i.fired, "count": i.count}
@@ -345,6 +349,12 @@ def format_status(st: dict) -> str:
                 lines.extend(f"      {n}" for n in cs["last_compute"])
     for f in st["faults_armed"]:
         lines.append(f"fault armed: {f['kind']} fired {f['fired']}/{f['count'] or 'inf'}")
+    e = st["engine"]
+    lines.append(f"engine: {e['slices']} slices, {e['instructions']} CS instructions, {e['busy_us'] / 1e6:.3f} s running streams")
+    if st.get("server"):
+        s, d = st["server"], st["server"]["irq_delivery_us"]
+        lines.append(f"server: {s['messages']} messages, {s['busy_us'] / 1e6:.3f} s handling them; {s['irq_signals']} "
+                     f"interrupt signals, next message after p50 {d['p50']} us p90 {d['p90']} us")
     return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ def _serve(args) -> int:
             tracer.close()
         return 2
     from mali_gpu.control import ControlServer
-    control = ControlServer(device, args.control or args.socket + ".ctl")
+    control = ControlServer(device, args.control or args.socket + ".ctl", server_timing=server.timing)
     control.start()
 
     def stop(signum, frame):

@@ -75,12 +75,7 @@ def build_client(source: Path = CLIENT_SOURCE) -> Path:
         return out
     cache.step(f"cross-compiling {source.name} for arm64 ({Path(cc).name}, static)")
     with cache.atomic_file(out) as tmp:
-        r = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(source)],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            raise ToolBuildError(f"{cc} failed on {source}:\n{r.stdout}{r.stderr}")
-        _check_arm64(tmp, cc)
-        tmp.chmod(0o755)
+        _cross_compile(cc, [cc, *CFLAGS, "-o", str(tmp), str(source)], source, tmp)
     _prune(out.parent, "panthor-client-", keep=out)
     return out
 
@@ -151,15 +146,19 @@ def build_mesa_cases(apt=None) -> Path:
                f"{', '.join(versions)})")
     with tempfile.TemporaryDirectory() as spv_dir, cache.atomic_file(out) as tmp:
         _spirv_headers(Path(spv_dir))
-        argv = [cc, *MESA_CFLAGS, "-I", spv_dir, *(f"-I{d}" for d in includes),
-                "-o", str(tmp), str(MESA_SOURCE), *MESA_LIBS]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            raise ToolBuildError(f"{cc} failed on {MESA_SOURCE}:\n{r.stdout}{r.stderr}")
-        _check_arm64(tmp, cc)
-        tmp.chmod(0o755)
+        _cross_compile(cc, [cc, *MESA_CFLAGS, "-I", spv_dir, *(f"-I{d}" for d in includes),
+                            "-o", str(tmp), str(MESA_SOURCE), *MESA_LIBS], MESA_SOURCE, tmp)
     _prune(out.parent, "mesa-cases-", keep=out)
     return out
+
+
+def _cross_compile(cc: str, argv: list[str], source: Path, out: Path) -> None:
+    """Run the cross compiler; `out` must come out an arm64 executable."""
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise ToolBuildError(f"{cc} failed on {source}:\n{r.stdout}{r.stderr}")
+    _check_arm64(out, cc)
+    out.chmod(0o755)
 
 
 def _check_arm64(path: Path, cc: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from typing import Callable, Sequence
 
 from mali_base.aspace import AddressSpace
@@ -63,6 +64,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self.slices = 0
         self.instructions = 0
+        self.busy_ns = 0   # time running streams (slices and their reports), lock held
 
     def start(self) -> None:
         if self._thread is None:
@@ -129,7 +131,9 @@ class Engine:
                     if mcu.status != MCU_ENABLED or not (slot.running and cs.running and cs.frames):
                         continue  # changed while the lock was released
                     try:
+                        t0 = time.monotonic_ns()
                         result, busy_s, waiting_s = self._run_stream(slot, cs)
+                        self.busy_ns += time.monotonic_ns() - t0
                     except (MmuFault, DmaError) as e:  # the MCU's own side: its interface in AS0
                         mcu.interface_lost(e, f"while reporting on CSG{slot.index} CS{cs.index}")
                         return False, False

@@ -1030,16 +1030,6 @@ def _fma16(ins):
     return _fpop16(ins, lambda a, b, c: _two_sum(a * b, c), 3)  # a*b is exact in float64
 
 
-@impl("FMIN.v2f16")
-def _fmin16(ins):
-    return _fpop16(ins, _fminmax16(False), 2)
-
-
-@impl("FMAX.v2f16")
-def _fmax16(ins):
-    return _fpop16(ins, _fminmax16(True), 2)
-
-
 @impl("FADD.f32")
 def _fadd(ins):
     return _fpop(ins, lambda x, y: x + y, 2)
@@ -1061,14 +1051,10 @@ def _fminmax(is_max):
     return f
 
 
-@impl("FMIN.f32")
-def _fmin(ins):
-    return _fpop(ins, _fminmax(False), 2)
-
-
-@impl("FMAX.f32")
-def _fmax(ins):
-    return _fpop(ins, _fminmax(True), 2)
+# FMIN/FMAX in both widths from one comparison (the fp16 pair compared exactly in f32).
+for _name, _is_max in (("FMIN", False), ("FMAX", True)):
+    impl(f"{_name}.f32")(lambda ins, is_max=_is_max: _fpop(ins, _fminmax(is_max), 2))
+    impl(f"{_name}.v2f16")(lambda ins, is_max=_is_max: _fpop16(ins, _fminmax16(is_max), 2))
 
 
 @impl("FRCP.f32")

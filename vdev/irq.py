@@ -102,6 +102,7 @@ class Interrupts:
         self.intx_triggers = 0       # statistics, and something tests can observe
         self.recheck_deadline: float | None = None  # a deferred UNMASK is waiting (monotonic time)
         self.on_intx_status = None   # callback(asserted: bool) for PCI STATUS.INTERRUPT
+        self.on_signal = None        # callback() after each eventfd signal (ServerTiming)
 
     # -- device side ---------------------------------------------------------------------
 
@@ -126,6 +127,8 @@ class Interrupts:
             self.intx_masked = True
             self.intx_triggers += 1
             _signal(fd)
+            if self.on_signal:
+                self.on_signal()
 
     def trigger(self, index: int, vector: int = 0) -> bool:
         """Edge interrupt (MSI and the like): signal the vector's eventfd if installed."""
@@ -134,6 +137,8 @@ class Interrupts:
             if st is None or vector >= st.count or st.fds[vector] is None:
                 return False
             _signal(st.fds[vector])
+            if self.on_signal:
+                self.on_signal()
             return True
 
     # -- client side (DEVICE_SET_IRQS) ----------------------------------------------------

@@ -27,6 +27,7 @@ from .dma import DmaMapError, DmaSpace
 from .irq import UNMASK_QUIET_S, Interrupts, IrqError
 from .pci import COMMAND_INTX_DISABLE, CONFIG_SIZE, PciConfigSpace, config_register_name
 from .ratelimit import RateLimitedLog
+from .timing import ServerTiming
 from .transport import (
     TRANSIENT_ACCEPT_ERRNOS,
     Connection,
@@ -82,6 +83,8 @@ class Server:
         self._sizes = {i: n for i in range(P.PCI_NUM_REGIONS) if (n := self.region_size(i))}
         self.interrupts = Interrupts(intx=device.identity.interrupt_pin != 0)
         self.interrupts.on_intx_status = self.config.set_interrupt_status
+        self.timing = ServerTiming()
+        self.interrupts.on_signal = self.timing.signalled
         self.dma = DmaSpace()
         device.attach(DeviceHost(self.interrupts, self.dma))
         self.conn: Connection | None = None
@@ -353,6 +356,8 @@ class Server:
 
     def _on_readable(self) -> None:
         """Take what the client sent; handle the messages that are whole."""
+        now = time.monotonic_ns()
+        self.timing.arrived(now)
         try:
             self.conn.read_available()
         except PeerClosed as e:
@@ -365,7 +370,8 @@ class Server:
         conn = self.conn
         if conn.pending():
             self._partial_since = None
-            self._serve_one()  # every whole message buffered: what is left is part of one
+            served = self._serve_one()  # every whole message buffered: what is left is part of one
+            self.timing.handled(now, served)
             conn = self.conn
         if conn is not None and conn.partial():
             if self._partial_since is None:
@@ -373,16 +379,18 @@ class Server:
         elif self._partial_since is not None:
             self._partial_since = None
 
-    def _serve_one(self) -> bool:
-        """Handle one message, and the ones already received with it; False when the
-        connection is gone."""
+    def _serve_one(self) -> int:
+        """Handle one message, and the ones already received with it; how many (the
+        connection may be gone after them)."""
         turn = self._turn
         with turn:  # device workers stay out until the reply is sent
             ok = self._serve_one_turn()
+        n = 1
         while ok and self.conn is not None and self.conn.pending():
             with turn:
                 ok = self._serve_one_turn()
-        return ok
+            n += 1
+        return n
 
     def _serve_one_turn(self) -> bool:
         try:

@@ -284,3 +284,27 @@ def half_rne(x) -> int:
     cands = [b, (b + 1) & 0xFFFF, (b - 1) & 0xFFFF]
     finite = [c for c in cands if (c & 0x7C00) != 0x7C00]
     return min(finite, key=lambda c: (abs(Fraction(half(c)) - Fraction(x)), c & 1)) if finite else b
+
+
+@pytest.mark.parametrize("op", ["FMIN", "FMAX"])
+def test_half_float_pair_min_max(op):
+    """Both halves: a NaN gives the other operand, -0 is below +0, the result is an operand."""
+    nan = float("nan")
+    pairs = [(1.5, -2.0), (-0.0, 0.0), (0.0, -0.0), (nan, 3.0), (3.0, nan), (65504.0, -65504.0), (2.0 ** -24, 0.0),
+             (-1.0, -1.0)]
+    pairs = (pairs * (N // len(pairs) + 1))[:N]
+    lo_a = np.array([half_bits(a) | half_bits(b) << 16 for a, b in pairs], np.uint32)
+    lo_b = np.array([half_bits(b) | half_bits(a) << 16 for a, b in pairs], np.uint32)
+    regs = run(f"{op}.v2f16 r2, r0, r1", {0: lo_a, 1: lo_b})
+
+    def want(a, b):
+        if math.isnan(a) or math.isnan(b):
+            return half_bits(b if math.isnan(a) else a)
+        if a == b == 0:
+            neg = (math.copysign(1, a) < 0) or (math.copysign(1, b) < 0) if op == "FMIN" else \
+                  (math.copysign(1, a) < 0) and (math.copysign(1, b) < 0)
+            return 0x8000 if neg else 0
+        return half_bits(min(a, b) if op == "FMIN" else max(a, b))
+    for i, (a, b) in enumerate(pairs[:16]):
+        got = int(regs[2, i])
+        assert (got & 0xFFFF, got >> 16) == (want(a, b), want(b, a)), (op, a, b, hex(got))
