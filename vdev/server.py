@@ -55,6 +55,7 @@ MAX_BAR_ACCESS = 8
 ACCEPT_BACKOFF_S = 0.1
 STALL_TIMEOUT_S = 10.0     # a half-sent message may take this long to complete
 VERSION_TIMEOUT_S = 10.0   # a new connection must negotiate within this
+FAST_WAIT_S = 0.02         # the longest the listener, wake pipe and timers wait while a client keeps sending
 REFUSE_TIMEOUT_S = 2.0     # a refused second client gets this long to send its first header
 MAX_REFUSING = 8
 
@@ -201,6 +202,8 @@ class Server:
                     if tag == "conn":
                         if self.conn is not None and fd == self.conn.fileno():
                             self._on_readable()
+                            if len(events) == 1:
+                                self._serve_in_recv()
                     elif tag == "resample":
                         self.interrupts.resample()
                     elif tag == "listen":
@@ -244,7 +247,7 @@ class Server:
     def attach_client(self, sock: socket.socket) -> None:
         """Make a connected socket the client (what accept does; the fuzz harness hands over
         one end of a socketpair and drives `_on_readable` itself, without a listener)."""
-        self.conn = Connection(sock, max_fds=MAX_MSG_FDS, max_msg_size=MAX_DATA_XFER + 4096)
+        self.conn = Connection(sock, max_fds=MAX_MSG_FDS, max_msg_size=MAX_DATA_XFER + 4096, wait_s=FAST_WAIT_S)
         self._connected_at = time.monotonic()
         self._partial_since = None
         self.negotiated = False
@@ -354,19 +357,21 @@ class Server:
 
     # -- message loop --------------------------------------------------------------------
 
-    def _on_readable(self) -> None:
-        """Take what the client sent; handle the messages that are whole."""
-        now = time.monotonic_ns()
-        self.timing.arrived(now)
+    def _on_readable(self, wait: bool = False) -> bool:
+        """Take what the client sent (with `wait`: what it sends within the connection's
+        SO_RCVTIMEO); handle the messages that are whole. False if nothing came."""
         try:
-            self.conn.read_available()
+            if not self.conn.read_available(wait) and wait and not self.conn.pending():
+                return False
         except PeerClosed as e:
             self._drop_client(str(e) or "EOF")
-            return
+            return False
         except ProtocolError as e:
             log.error("closing the connection: %s", e)
             self._drop_client("protocol error")
-            return
+            return False
+        now = time.monotonic_ns()
+        self.timing.arrived(now)
         conn = self.conn
         if conn.pending():
             self._partial_since = None
@@ -378,6 +383,22 @@ class Server:
                 self._partial_since = time.monotonic()
         elif self._partial_since is not None:
             self._partial_since = None
+        return True
+
+    def _serve_in_recv(self) -> None:
+        """While one client keeps sending whole messages and nothing else is due, wait for
+        its next one inside recvmsg (SO_RCVTIMEO) instead of epoll and then recvmsg: one
+        system call per register access, as few as a bare echo server makes. Back to the
+        full loop (listener, wake pipe, timers) after FAST_WAIT_S at the latest, or when
+        a message is partial, an interrupt re-check is deferred, a resample fd or a refusal
+        needs the poller."""
+        until = time.monotonic() + FAST_WAIT_S
+        conn, irq = self.conn, self.interrupts
+        while (conn is self.conn and self.negotiated and not self._stopping and self._partial_since is None
+               and irq.recheck_deadline is None and irq.intx_resample_fd is None and not self._refusing
+               and self._listen_resume is None):
+            if not self._on_readable(wait=True) or time.monotonic() >= until:
+                return
 
     def _serve_one(self) -> int:
         """Handle one message, and the ones already received with it; how many (the

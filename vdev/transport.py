@@ -12,12 +12,14 @@ import errno
 import os
 import select
 import socket
+import struct
 from dataclasses import dataclass, field
 
 from . import protocol as P
 
 # Plain ints: the socket module's IntFlag members make every `&` an enum operation.
 _MSG_CTRUNC = int(socket.MSG_CTRUNC)
+_MSG_DONTWAIT = int(socket.MSG_DONTWAIT)
 _SOL_SOCKET = int(socket.SOL_SOCKET)
 _SCM_RIGHTS = int(socket.SCM_RIGHTS)
 
@@ -88,12 +90,14 @@ RECV_BUFFER = 1 << 16  # grows for a larger message
 class Connection:
     """One vfio-user connection: receive and send whole messages.
 
-    The socket is non-blocking and this class waits (poll) only when a call would block: a
-    Python socket with a timeout polls before every recv and send, which doubled the
-    system calls, and the GIL hand-offs, of each MMIO round trip."""
+    Every call passes MSG_DONTWAIT and this class waits (poll) only when a call would block:
+    a Python socket with a timeout polls before every recv and send, which doubled the
+    system calls, and the GIL hand-offs, of each MMIO round trip. The socket itself stays
+    blocking with SO_RCVTIMEO = `wait_s`, so `read_available(wait=True)` can wait for the
+    next message inside recvmsg itself (a server loop's one system call per message)."""
 
     def __init__(self, sock: socket.socket, max_fds: int = 16, max_msg_size: int = 1 << 21,
-                 io_timeout: float | None = 10.0):
+                 io_timeout: float | None = 10.0, wait_s: float = 0.02):
         self.sock = sock
         self.max_fds = max_fds
         self.max_msg_size = max_msg_size
@@ -101,7 +105,9 @@ class Connection:
         # with the connection instead of wedging the server.
         self.io_timeout = io_timeout
         self._timeout_ms = None if io_timeout is None else max(0, int(io_timeout * 1000))
-        sock.setblocking(False)
+        sock.setblocking(True)
+        usec = max(1, int(wait_s * 1e6))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", usec // 1_000_000, usec % 1_000_000))
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN)
         self._polling_out = False
@@ -162,10 +168,11 @@ class Connection:
             self._start, self._end = 0, rest
             self._view = memoryview(self._buf)
 
-    def _recv_once(self, need: int) -> bool:
-        """One recvmsg into the buffer; False if nothing was there to read."""
+    def _recv_once(self, need: int, flags: int = _MSG_DONTWAIT) -> bool:
+        """One recvmsg into the buffer; False if nothing was there to read (without
+        MSG_DONTWAIT in `flags`: nothing came within SO_RCVTIMEO)."""
         try:
-            n, anc, flags, _ = self.sock.recvmsg_into([self._view[self._end:]], self._anc_size)
+            n, anc, flags, _ = self.sock.recvmsg_into([self._view[self._end:]], self._anc_size, flags)
         except BlockingIOError:
             return False
         except (ConnectionResetError, BrokenPipeError) as e:
@@ -200,17 +207,21 @@ class Connection:
                 raise ProtocolError(f"peer stalled in the middle of a message "
                                     f"({self._end - self._start}/{need} bytes)")
 
-    def read_available(self) -> None:
-        """Read what has arrived, without waiting (one recvmsg): a server loop that must not
-        block on a half-sent message calls this when the socket is readable, and recv()
-        only once pending() says a message is whole."""
+    def read_available(self, wait: bool = False) -> bool:
+        """Read what has arrived (one recvmsg), without waiting or, with `wait`, up to
+        SO_RCVTIMEO for something to arrive: a server loop that must not block on a
+        half-sent message calls this, and recv() only once pending() says a message is
+        whole. False if nothing was read."""
         need = self._need() if self._end - self._start >= _HEADER_SIZE else _HEADER_SIZE
         if self._end - self._start >= need:
-            return  # a whole message is here already (and maybe no room to read into)
+            return False  # a whole message is here already (and maybe no room to read into)
         if len(self._buf) - self._start < need:
             self._make_room(need)
-        if self._recv_once(need) and self._end - self._start >= _HEADER_SIZE:
+        if not self._recv_once(need, 0 if wait else _MSG_DONTWAIT):
+            return False
+        if self._end - self._start >= _HEADER_SIZE:
             self._need()  # a bad header fails at once, before more of it is buffered
+        return True
 
     def partial(self) -> bool:
         """Part of a message is buffered and the rest has not arrived."""
@@ -251,7 +262,7 @@ class Connection:
         sent, size = 0, len(buf)
         if not fds:  # the common case: a message that fits the socket buffer, one call
             try:
-                sent = sock.send(buf)
+                sent = sock.send(buf, _MSG_DONTWAIT)
             except BlockingIOError:
                 pass
             except (BrokenPipeError, ConnectionResetError) as e:
@@ -263,10 +274,10 @@ class Connection:
             while sent < size:
                 try:
                     if anc is not None:  # the fds go with the first byte, once
-                        n = sock.sendmsg([buf], anc)
+                        n = sock.sendmsg([buf], anc, _MSG_DONTWAIT)
                         anc = None
                     else:
-                        n = sock.send(memoryview(buf)[sent:] if sent else buf)
+                        n = sock.send(memoryview(buf)[sent:] if sent else buf, _MSG_DONTWAIT)
                 except BlockingIOError:
                     if not self._wait(True):
                         raise ProtocolError("peer stopped reading") from None
