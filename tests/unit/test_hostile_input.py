@@ -411,6 +411,46 @@ def test_a_second_client_gets_ebusy_and_the_first_is_undisturbed(served):
     assert served.client().read32(0, ID) == ID_VALUE  # the next one is served
 
 
+def test_a_second_client_is_refused_while_the_first_keeps_the_server_busy(served):
+    """The server waits for a busy client's next message inside recvmsg; the listener is
+    still served between them (within FAST_WAIT_S), and the busy client goes on."""
+    c = served.client()
+    stop, reads = threading.Event(), []
+
+    def busy():
+        while not stop.is_set():
+            reads.append(c.read32(0, ID))
+
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        other = served.client(negotiate=False)
+        with pytest.raises(VfioUserError) as e:
+            other.negotiate()
+        assert e.value.errno == errno.EBUSY and time.monotonic() - t0 < 2.0
+        other.close()
+        n = len(reads)
+        time.sleep(0.1)
+        assert len(reads) > n       # the first client was not disturbed
+    finally:
+        stop.set()
+        t.join(5)
+    assert set(reads) == {ID_VALUE}
+    c.close()
+
+
+def test_stop_ends_the_loop_while_a_client_is_connected_and_silent(tmp_path):
+    st = ServerThread(RegFileDevice(), tmp_path / "dev.sock")
+    c = st.client()
+    assert c.read32(0, ID) == ID_VALUE   # the loop is now waiting for this client's next message
+    t0 = time.monotonic()
+    st.stop()
+    assert not st.thread.is_alive() and time.monotonic() - t0 < 2.0
+    c.close()
+
+
 def test_concurrent_sessions_are_served_one_after_another(served):
     results = []
 
