@@ -512,7 +512,6 @@ def load(path: str | Path) -> FirmwareImage:
     return FirmwareImage.parse(Path(path).read_bytes())
 
 
-
 def _disjoint(sections: list[Section]) -> bool:
     spans = sorted((s.va_start, s.va_end) for s in sections)
     return all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))

@@ -18,7 +18,7 @@ from typing import Iterator, TextIO
 from mali_base.events import Event, Kind
 
 from .decode import Decoder
-from .fields import FIELDS
+from .fields import FIELDS, checked
 from .header import HeaderError, TraceHeader
 
 FORMAT_NAME = "mali-vdev-trace"
@@ -58,8 +58,6 @@ class JsonlEncoder:
         return ""
 
 
-
-
 def event_from_dict(d: dict) -> Event:
     """An event from its JSON object: integer fields in their record's range (a float, an
     infinity or a 2**70 would reach the decoders and the binary packer otherwise)."""
@@ -69,11 +67,11 @@ def event_from_dict(d: dict) -> Event:
         vals = []
         for name, default, (lo, hi) in FIELDS:
             v = d[name] if default is None else d.get(name, default)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v < hi:
+            if not isinstance(v, int) or isinstance(v, bool):  # the ranges: checked()
                 raise ValueError(f"field {name} is {v!r}, not an integer in [{lo}, {hi})")
             vals.append(v)
         seq, t_ns, addr, value, width, slot, stream, aux = vals
-        return Event(seq, t_ns, kind, addr, value, width, slot, stream, aux)
+        return checked(seq, t_ns, kind, addr, value, width, slot, stream, aux)
     except (KeyError, ValueError, TypeError) as e:
         raise JsonlFormatError(f"not a trace event: {e!r}") from None
 

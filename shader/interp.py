@@ -916,11 +916,14 @@ def _clamp(mode: str):
     return f
 
 
-def _fpop(ins, compute, nsrc):
+def _fp_operands(ins, nsrc, read):
+    """What every float op starts with: RTE only, its sources read by `read`, its clamp, its writer."""
     _rte_only(ins)
-    srcs = [_f32(s) for s in ins.srcs[:nsrc]]
-    clamp = _clamp(ins.mod("clamp", "none"))
-    w = _writer(ins)
+    return [read(s) for s in ins.srcs[:nsrc]], _clamp(ins.mod("clamp", "none")), _writer(ins)
+
+
+def _fpop(ins, compute, nsrc):
+    srcs, clamp, w = _fp_operands(ins, nsrc, _f32)
 
     def f(t, m):
         xs = [_ftz(t, s(t)) for s in srcs]
@@ -991,10 +994,7 @@ def _round16(x, err=None, *ins):
 
 
 def _fpop16(ins, compute, nsrc):
-    _rte_only(ins)
-    srcs = [_f16_pair(s) for s in ins.srcs[:nsrc]]
-    clamp = _clamp(ins.mod("clamp", "none"))
-    w = _writer(ins)
+    srcs, clamp, w = _fp_operands(ins, nsrc, _f16_pair)
 
     def f(t, m):
         xs = [s(t) for s in srcs]

@@ -126,9 +126,7 @@ class Interrupts:
         if self.intx_level and not self.intx_masked and not self.intx_disabled and fd is not None:
             self.intx_masked = True
             self.intx_triggers += 1
-            _signal(fd)
-            if self.on_signal:
-                self.on_signal()
+            self._signal(fd)
 
     def trigger(self, index: int, vector: int = 0) -> bool:
         """Edge interrupt (MSI and the like): signal the vector's eventfd if installed."""
@@ -136,10 +134,13 @@ class Interrupts:
             st = self.indexes.get(index)
             if st is None or vector >= st.count or st.fds[vector] is None:
                 return False
-            _signal(st.fds[vector])
-            if self.on_signal:
-                self.on_signal()
+            self._signal(st.fds[vector])
             return True
+
+    def _signal(self, fd: int) -> None:
+        _signal(fd)
+        if self.on_signal:
+            self.on_signal()
 
     # -- client side (DEVICE_SET_IRQS) ----------------------------------------------------
 
